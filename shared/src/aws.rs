@@ -1,0 +1,142 @@
+//! AWS SDK plumbing shared by the STS exchange and the Secrets Manager adapter:
+//! timeouts, endpoint overrides, and the classification of SDK errors.
+
+use crate::report::{Failure, FailureClass};
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::http::Response;
+use std::time::Duration;
+
+/// Timeouts for every AWS call: fail fast, so retries stay inside the invocation.
+pub(crate) fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(10))
+        .operation_timeout(Duration::from_secs(25))
+        .build()
+}
+
+/// Error codes AWS documents as throttling (Secrets Manager quotas page, STS common errors).
+const THROTTLING: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "LimitExceededException",
+    "RequestLimitExceeded",
+    "SlowDown",
+];
+
+const TRANSIENT: &[&str] = &[
+    "InternalServiceError",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "PriorRequestNotComplete",
+    "IDPCommunicationError",
+];
+
+const AUTH: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "SignatureDoesNotMatch",
+    "IncompleteSignature",
+    "InvalidIdentityToken",
+    "IDPRejectedClaim",
+    "MissingAuthenticationToken",
+];
+
+/// The facts of one failed AWS call.
+#[derive(Debug, Clone)]
+pub(crate) struct AwsError {
+    pub code: Option<String>,
+    pub message: Option<String>,
+    pub status: Option<u16>,
+    pub class: FailureClass,
+}
+
+impl AwsError {
+    pub fn from_sdk<E: ProvideErrorMetadata>(err: &SdkError<E, Response>) -> Self {
+        let status = err.raw_response().map(|r| r.status().as_u16());
+        let (code, message) = match err {
+            SdkError::ServiceError(e) => (e.err().code().map(str::to_string), e.err().message().map(str::to_string)),
+            SdkError::DispatchFailure(_) => (None, Some("the request could not be sent (connection failed)".into())),
+            SdkError::TimeoutError(_) => (None, Some("the request timed out".into())),
+            SdkError::ResponseError(_) => (None, Some("the response could not be read".into())),
+            SdkError::ConstructionFailure(_) => (None, Some("the request could not be built".into())),
+            _ => (None, None),
+        };
+        let class = classify(code.as_deref(), status, err);
+        AwsError { code, message, status, class }
+    }
+
+    /// Whether the credentials used look expired or revoked (worth one fresh exchange).
+    pub fn is_expired_credential(&self) -> bool {
+        matches!(
+            self.code.as_deref(),
+            Some("ExpiredToken" | "ExpiredTokenException" | "InvalidClientTokenId" | "UnrecognizedClientException")
+        )
+    }
+
+    pub fn is(&self, code: &str) -> bool {
+        self.code.as_deref() == Some(code)
+    }
+
+    /// `Code: message (HTTP n)`, or what is known of it.
+    pub fn describe(&self) -> String {
+        let mut s = match (&self.code, &self.message) {
+            (Some(c), Some(m)) => format!("{c}: {m}"),
+            (Some(c), None) => c.clone(),
+            (None, Some(m)) => m.clone(),
+            (None, None) => "an unrecognized error".into(),
+        };
+        if let Some(status) = self.status {
+            s.push_str(&format!(" (HTTP {status})"));
+        }
+        s
+    }
+
+    pub fn into_failure(self, context: impl std::fmt::Display) -> Failure {
+        Failure::new(self.class, format!("{context}: {}", self.describe()))
+    }
+}
+
+fn classify<E>(code: Option<&str>, status: Option<u16>, err: &SdkError<E, Response>) -> FailureClass {
+    if matches!(err, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_)) {
+        return FailureClass::Unavailable;
+    }
+    if let Some(code) = code {
+        if THROTTLING.contains(&code) {
+            return FailureClass::Throttled;
+        }
+        if TRANSIENT.contains(&code) {
+            return FailureClass::Unavailable;
+        }
+        if AUTH.contains(&code) {
+            return FailureClass::Auth;
+        }
+        match code {
+            "ResourceNotFoundException" => return FailureClass::NotFound,
+            "ResourceExistsException" | "PreconditionNotMetException" => return FailureClass::Conflict,
+            "InvalidParameterException" | "InvalidRequestException" | "ValidationError" | "MalformedPolicyDocumentException" => {
+                return FailureClass::BadInput;
+            }
+            _ => {}
+        }
+    }
+    // Some servers answer without a code we can read: classify by status.
+    match status {
+        Some(401 | 403) => FailureClass::Auth,
+        Some(404) => FailureClass::NotFound,
+        Some(409) => FailureClass::Conflict,
+        Some(429) => FailureClass::Throttled,
+        Some(s) if s >= 500 => FailureClass::Unavailable,
+        _ => FailureClass::BadInput,
+    }
+}

@@ -1,0 +1,528 @@
+//! The sync configuration (one TOML file): identities, sources, destinations and
+//! rules, validated when loaded so that a mistake is found at deploy time with an
+//! error naming the key, not at 3 a.m. in a failed write.
+
+use crate::naming::{NameRules, NameTemplate, Placeholder};
+use crate::reference::Reference;
+use crate::stores;
+use serde::{Deserialize, Deserializer};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+/// The environment variable that names the configuration file.
+pub const CONFIG_PATH_ENV: &str = "FEDSYNC_CONFIG";
+/// The environment variable that may hold the whole configuration inline
+/// (it holds no credential, so an environment variable is a fine home for it).
+pub const CONFIG_INLINE_ENV: &str = "FEDSYNC_CONFIG_TOML";
+
+/// A validated configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub identities: BTreeMap<String, IdentityConfig>,
+    #[serde(default)]
+    pub sources: BTreeMap<String, SourceConfig>,
+    #[serde(default)]
+    pub destinations: BTreeMap<String, DestinationConfig>,
+    #[serde(default)]
+    pub rules: Vec<Rule>,
+}
+
+/// A named token source: where fedsync's own signed JWT comes from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum IdentityConfig {
+    /// A token file written by the platform (Kubernetes projected token, EKS/AKS
+    /// conventions), re-read at every refresh. `path` is a path or `env:NAME`.
+    File { path: String },
+    /// fedsync signs its own short-lived tokens with a private key.
+    SigningKey(SigningKeyConfig),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningKeyConfig {
+    /// The issuer URL the clouds trust; its discovery document and JWKS are hosted there.
+    pub issuer: String,
+    /// The PEM private key: `env:NAME` or `file:PATH`.
+    pub key: String,
+    /// The `sub` claim: name the deployment narrowly (e.g. `fedsync:prod`).
+    pub subject: String,
+    /// Token lifetime (default 5 minutes; at most 1 hour).
+    #[serde(default = "default_token_ttl", deserialize_with = "duration")]
+    pub ttl: Duration,
+}
+
+fn default_token_ttl() -> Duration {
+    Duration::from_secs(300)
+}
+
+/// Where changes come from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum SourceConfig {
+    /// AWS Secrets Manager, read with the host's ambient credentials.
+    AwsSecretsManager {
+        /// Defaults to the host's region (`AWS_REGION`).
+        region: Option<String>,
+        endpoint: Option<String>,
+    },
+}
+
+/// Where secrets are written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum DestinationConfig {
+    AwsSecretsManager(AwsDestinationConfig),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsDestinationConfig {
+    pub region: String,
+    /// The role assumed with `AssumeRoleWithWebIdentity`.
+    pub role_arn: String,
+    /// The identity whose token is presented to STS.
+    pub identity: String,
+    /// The token's `aud` (default `sts.amazonaws.com`).
+    #[serde(default = "default_aws_audience")]
+    pub audience: String,
+    pub endpoint: Option<String>,
+    pub sts_endpoint: Option<String>,
+    /// The role session name (default `fedsync`), visible in CloudTrail.
+    #[serde(default = "default_session_name")]
+    pub session_name: String,
+    /// Lifetime of the role credentials (default 1 hour; 15 minutes to 12 hours).
+    #[serde(default = "default_session_duration", deserialize_with = "duration")]
+    pub session_duration: Duration,
+    /// KMS key for secrets fedsync creates (default: the account's `aws/secretsmanager` key).
+    pub kms_key_id: Option<String>,
+    /// Recovery window for deletions propagated with `on_delete = "delete"` (7 to 30 days).
+    #[serde(default = "default_recovery_window")]
+    pub recovery_window_days: u8,
+}
+
+fn default_aws_audience() -> String {
+    "sts.amazonaws.com".into()
+}
+fn default_session_name() -> String {
+    "fedsync".into()
+}
+fn default_session_duration() -> Duration {
+    Duration::from_secs(3600)
+}
+fn default_recovery_window() -> u8 {
+    30
+}
+
+impl DestinationConfig {
+    pub fn identity(&self) -> &str {
+        match self {
+            DestinationConfig::AwsSecretsManager(d) => &d.identity,
+        }
+    }
+
+    pub fn name_rules(&self) -> &'static NameRules {
+        match self {
+            DestinationConfig::AwsSecretsManager(_) => &stores::aws_sm::NAME_RULES,
+        }
+    }
+}
+
+/// One destination secret per source secret, or one per JSON key of it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Granularity {
+    #[default]
+    Secret,
+    Key,
+}
+
+/// Whether fedsync may overwrite a destination secret that already exists.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Overwrite {
+    /// Only secrets fedsync created (or adopted) for this same source.
+    #[default]
+    Managed,
+    /// Any secret; an unmanaged one is adopted.
+    Always,
+    /// Never overwrite; only create.
+    IfAbsent,
+}
+
+/// What a source deletion does at the destinations.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnDelete {
+    #[default]
+    Ignore,
+    /// Delete the destination secret, only when fedsync manages it for this source.
+    Delete,
+}
+
+/// Source + name pattern -> destinations.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    pub source: String,
+    /// Glob on the source secret's name: `*` within one `/` segment, `**` across them.
+    #[serde(rename = "match")]
+    pub pattern: String,
+    pub destinations: Vec<String>,
+    /// Destination name template (default `{name}`).
+    #[serde(default = "default_name_template", deserialize_with = "template")]
+    pub name: NameTemplate,
+    #[serde(default)]
+    pub granularity: Granularity,
+    #[serde(default)]
+    pub overwrite: Overwrite,
+    #[serde(default)]
+    pub on_delete: OnDelete,
+    /// Extra tags written on every destination secret.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+fn default_name_template() -> NameTemplate {
+    NameTemplate::parse("{name}").expect("the default template is valid")
+}
+
+impl Rule {
+    /// Whether this rule covers the named secret of the named source.
+    pub fn matches(&self, source: &str, secret: &str) -> bool {
+        self.source == source && glob_match::glob_match(&self.pattern, secret)
+    }
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    humantime::parse_duration(&s).map_err(|e| {
+        serde::de::Error::custom(format!("{s:?} is not a duration ({e}); write e.g. \"5m\" or \"1h\""))
+    })
+}
+
+fn template<'de, D: Deserializer<'de>>(d: D) -> Result<NameTemplate, D::Error> {
+    let s = String::deserialize(d)?;
+    NameTemplate::parse(&s).map_err(serde::de::Error::custom)
+}
+
+/// Everything wrong with a configuration, each problem with the key it is at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Where the configuration came from (a path, or the environment variable).
+    pub origin: String,
+    pub problems: Vec<Problem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The dotted key, e.g. `destinations.aws-dr.identity` or `rules[0].name`.
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration {}:", self.origin)?;
+        for p in &self.problems {
+            if p.key.is_empty() {
+                write!(f, "\n  {}", p.message)?;
+            } else {
+                write!(f, "\n  {}: {}", p.key, p.message)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Loads the configuration the way every entry point does: inline from
+    /// `FEDSYNC_CONFIG_TOML` when set, else from the file `FEDSYNC_CONFIG` names
+    /// (default `fedsync.toml`).
+    pub fn from_environment() -> Result<Config, ConfigError> {
+        if let Ok(text) = std::env::var(CONFIG_INLINE_ENV) {
+            return Config::parse(&text, CONFIG_INLINE_ENV);
+        }
+        let path = std::env::var(CONFIG_PATH_ENV).unwrap_or_else(|_| "fedsync.toml".into());
+        Config::load(Path::new(&path))
+    }
+
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            origin: origin.clone(),
+            problems: vec![Problem { key: String::new(), message: format!("cannot read it: {e}") }],
+        })?;
+        Config::parse(&text, &origin)
+    }
+
+    /// Parses and validates configuration text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let fail = |problems| ConfigError { origin: origin.to_string(), problems };
+        let raw: toml::Table = toml::from_str(text).map_err(|e| {
+            fail(vec![Problem { key: String::new(), message: e.to_string().trim().to_string() }])
+        })?;
+        let mut problems = Vec::new();
+        find_inline_credentials(&toml::Value::Table(raw), "", &mut problems);
+        if !problems.is_empty() {
+            return Err(fail(problems));
+        }
+        let config: Config = toml::from_str(text).map_err(|e| {
+            fail(vec![Problem { key: String::new(), message: e.to_string().trim().to_string() }])
+        })?;
+        config.validate(&mut problems);
+        if problems.is_empty() { Ok(config) } else { Err(fail(problems)) }
+    }
+
+    fn validate(&self, problems: &mut Vec<Problem>) {
+        let mut report = |key: String, message: String| problems.push(Problem { key, message });
+
+        for (name, identity) in &self.identities {
+            let key = format!("identities.{name}");
+            match identity {
+                IdentityConfig::File { path } => {
+                    if path.contains(':') && !path.starts_with("env:") && !path.starts_with('/') {
+                        match Reference::parse(path) {
+                            Ok(Reference::Env(_)) => {}
+                            _ => report(
+                                format!("{key}.path"),
+                                "expected a file path or \"env:NAME\" naming a variable that holds the path".into(),
+                            ),
+                        }
+                    }
+                }
+                IdentityConfig::SigningKey(sk) => {
+                    check_url(&sk.issuer, &format!("{key}.issuer"), &mut report);
+                    match Reference::parse(&sk.key) {
+                        Ok(Reference::Env(_) | Reference::File(_)) => {}
+                        Ok(Reference::Kms(_)) => report(
+                            format!("{key}.key"),
+                            "KMS-held signing keys (\"kms:\") are not supported by this version; use \"env:NAME\" or \"file:PATH\" with a PEM key".into(),
+                        ),
+                        Err(e) => report(format!("{key}.key"), e),
+                    }
+                    if sk.subject.is_empty() {
+                        report(format!("{key}.subject"), "must not be empty".into());
+                    }
+                    if sk.ttl < Duration::from_secs(60) || sk.ttl > Duration::from_secs(3600) {
+                        report(
+                            format!("{key}.ttl"),
+                            "tokens must live between 1 minute and 1 hour".into(),
+                        );
+                    }
+                }
+            }
+        }
+
+        for (name, source) in &self.sources {
+            let SourceConfig::AwsSecretsManager { endpoint, .. } = source;
+            if let Some(e) = endpoint {
+                check_url(e, &format!("sources.{name}.endpoint"), &mut report);
+            }
+        }
+
+        for (name, destination) in &self.destinations {
+            let key = format!("destinations.{name}");
+            if !self.identities.contains_key(destination.identity()) {
+                report(
+                    format!("{key}.identity"),
+                    unknown("identity", destination.identity(), self.identities.keys()),
+                );
+            }
+            let DestinationConfig::AwsSecretsManager(aws) = destination;
+            for (field, value) in [("endpoint", &aws.endpoint), ("sts_endpoint", &aws.sts_endpoint)] {
+                if let Some(v) = value {
+                    check_url(v, &format!("{key}.{field}"), &mut report);
+                }
+            }
+            if !aws.role_arn.starts_with("arn:") || !aws.role_arn.contains(":role/") {
+                report(format!("{key}.role_arn"), format!("{:?} is not an IAM role ARN", aws.role_arn));
+            }
+            let valid_session = (2..=64).contains(&aws.session_name.len())
+                && aws.session_name.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c));
+            if !valid_session {
+                report(
+                    format!("{key}.session_name"),
+                    "must be 2 to 64 characters of letters, digits and _+=,.@-".into(),
+                );
+            }
+            if !(900..=43_200).contains(&aws.session_duration.as_secs()) {
+                report(format!("{key}.session_duration"), "must be between 15m and 12h".into());
+            }
+            if !(7..=30).contains(&aws.recovery_window_days) {
+                report(format!("{key}.recovery_window_days"), "must be between 7 and 30".into());
+            }
+        }
+
+        for (i, rule) in self.rules.iter().enumerate() {
+            let key = format!("rules[{i}]");
+            if !self.sources.contains_key(&rule.source) {
+                report(format!("{key}.source"), unknown("source", &rule.source, self.sources.keys()));
+            }
+            if rule.destinations.is_empty() {
+                report(format!("{key}.destinations"), "names no destination".into());
+            }
+            match (rule.granularity, rule.name.uses(Placeholder::Key)) {
+                (Granularity::Secret, true) => report(
+                    format!("{key}.name"),
+                    "{key} is only available with granularity = \"key\"".into(),
+                ),
+                (Granularity::Key, false) => report(
+                    format!("{key}.name"),
+                    "granularity = \"key\" needs {key} in the name template, or every key would land on one name".into(),
+                ),
+                _ => {}
+            }
+            if rule.granularity == Granularity::Key && rule.on_delete == OnDelete::Delete {
+                report(
+                    format!("{key}.on_delete"),
+                    "on_delete = \"delete\" is not available with granularity = \"key\": the keys of a deleted secret cannot be read back".into(),
+                );
+            }
+            for (j, dest) in rule.destinations.iter().enumerate() {
+                match self.destinations.get(dest) {
+                    None => report(
+                        format!("{key}.destinations[{j}]"),
+                        unknown("destination", dest, self.destinations.keys()),
+                    ),
+                    Some(d) => {
+                        if let Err(e) = rule.name.check_against(d.name_rules()) {
+                            report(format!("{key}.name"), format!("for destination {dest:?}: {e}"));
+                        }
+                    }
+                }
+            }
+            for (tag, value) in &rule.tags {
+                if tag.starts_with(crate::marks::PREFIX) {
+                    report(
+                        format!("{key}.tags.{tag}"),
+                        format!("tags starting with {:?} are fedsync's own marks", crate::marks::PREFIX),
+                    );
+                }
+                if tag.is_empty() || tag.len() > 128 || value.len() > 256 {
+                    report(format!("{key}.tags.{tag}"), "tag keys are 1-128 characters and values at most 256".into());
+                }
+            }
+        }
+    }
+
+    /// The rules that cover one secret of one source, in file order.
+    pub fn rules_for<'a>(&'a self, source: &'a str, secret: &'a str) -> impl Iterator<Item = &'a Rule> + 'a {
+        self.rules.iter().filter(move |r| r.matches(source, secret))
+    }
+}
+
+fn unknown<'a>(what: &str, name: &str, known: impl Iterator<Item = &'a String>) -> String {
+    let known: Vec<_> = known.map(String::as_str).collect();
+    if known.is_empty() {
+        format!("unknown {what} {name:?}: none is defined")
+    } else {
+        format!("unknown {what} {name:?}; defined: {}", known.join(", "))
+    }
+}
+
+/// Endpoints must be https, except plain http to a loopback address (emulators, tests).
+fn check_url(value: &str, key: &str, report: &mut impl FnMut(String, String)) {
+    match url::Url::parse(value) {
+        Err(e) => report(key.into(), format!("{value:?} is not a URL ({e})")),
+        Ok(u) => match u.scheme() {
+            "https" => {}
+            "http" if is_loopback(&u) => {}
+            "http" => report(
+                key.into(),
+                format!("plain http:// is only allowed to a loopback address; use https:// for {}", u.host_str().unwrap_or("")),
+            ),
+            other => report(key.into(), format!("scheme {other}:// is not supported; use https://")),
+        },
+    }
+}
+
+fn is_loopback(u: &url::Url) -> bool {
+    match u.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Key names that would hold a credential; fedsync takes none of them inline.
+const CREDENTIAL_KEYS: &[&str] = &[
+    "access_key_id",
+    "aws_access_key_id",
+    "secret_access_key",
+    "aws_secret_access_key",
+    "session_token",
+    "client_secret",
+    "password",
+    "private_key",
+    "credentials",
+    "token",
+];
+
+/// Flags anything that looks like a credential written into the file: a PEM block,
+/// an AWS access key id, a JWT, or a credential-named key whose value is not an
+/// `env:`/`file:` reference.
+fn find_inline_credentials(value: &toml::Value, key: &str, problems: &mut Vec<Problem>) {
+    match value {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                let child = if key.is_empty() { k.clone() } else { format!("{key}.{k}") };
+                let named_credential = CREDENTIAL_KEYS.contains(&k.to_ascii_lowercase().as_str());
+                if named_credential && !v.as_str().is_some_and(|s| s.starts_with("env:") || s.starts_with("file:")) {
+                    problems.push(Problem {
+                        key: child.clone(),
+                        message: "a credential must not be written in the configuration; fedsync uses short-lived federated credentials (refer to material with \"env:NAME\" or \"file:PATH\" where a key is needed)".into(),
+                    });
+                    continue;
+                }
+                find_inline_credentials(v, &child, problems);
+            }
+        }
+        toml::Value::Array(a) => {
+            for (i, v) in a.iter().enumerate() {
+                find_inline_credentials(v, &format!("{key}[{i}]"), problems);
+            }
+        }
+        toml::Value::String(s) => {
+            let what = if s.contains("-----BEGIN") {
+                Some("a PEM key or certificate")
+            } else if looks_like_aws_key_id(s) {
+                Some("an AWS access key id")
+            } else if looks_like_jwt(s) {
+                Some("a token (JWT)")
+            } else {
+                None
+            };
+            if let Some(what) = what {
+                problems.push(Problem {
+                    key: key.into(),
+                    message: format!("this looks like {what} written inline; put it in an environment variable or file and refer to it with \"env:NAME\" or \"file:PATH\""),
+                });
+            }
+        }
+        _ => {}
+    }
+}
+
+fn looks_like_aws_key_id(s: &str) -> bool {
+    s.as_bytes().windows(20).any(|w| {
+        (w.starts_with(b"AKIA") || w.starts_with(b"ASIA"))
+            && w[4..].iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    })
+}
+
+fn looks_like_jwt(s: &str) -> bool {
+    let parts: Vec<_> = s.split('.').collect();
+    parts.len() == 3 && parts[0].starts_with("eyJ") && parts[1].starts_with("eyJ")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,202 @@
+//! AWS: STS `AssumeRoleWithWebIdentity` (an unsigned call) turns fedsync's token
+//! into temporary role credentials. Refusals are explained in the user's terms.
+
+use super::{CacheKey, CredentialCache, Expiring};
+use crate::aws::{AwsError, timeouts};
+use crate::config::AwsDestinationConfig;
+use crate::identity::{IdentityToken, TokenSource};
+use crate::report::{Failure, FailureClass};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::{ProvideCredentials, error::CredentialsError, future};
+use aws_sdk_sts::config::{BehaviorVersion, Region};
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// Temporary role credentials.
+#[derive(Clone)]
+pub struct AwsCredentials {
+    pub credentials: Credentials,
+    pub expires_at: SystemTime,
+}
+
+impl Expiring for AwsCredentials {
+    fn expires_at(&self) -> SystemTime {
+        self.expires_at
+    }
+}
+
+/// Obtains and caches the credentials of one role for one identity.
+pub struct AwsExchange {
+    identity_name: String,
+    identity: Arc<dyn TokenSource>,
+    role_arn: String,
+    audience: String,
+    session_name: String,
+    duration: Duration,
+    sts: aws_sdk_sts::Client,
+    cache: Arc<CredentialCache<AwsCredentials>>,
+    key: CacheKey,
+}
+
+impl fmt::Debug for AwsExchange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AwsExchange").field("role_arn", &self.role_arn).finish_non_exhaustive()
+    }
+}
+
+impl AwsExchange {
+    pub fn new(
+        identity_name: &str,
+        identity: Arc<dyn TokenSource>,
+        config: &AwsDestinationConfig,
+        cache: Arc<CredentialCache<AwsCredentials>>,
+    ) -> Self {
+        let mut sts = aws_sdk_sts::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(config.region.clone()))
+            .timeout_config(timeouts());
+        if let Some(endpoint) = &config.sts_endpoint {
+            sts = sts.endpoint_url(endpoint);
+        }
+        let key = CacheKey {
+            identity: identity_name.to_string(),
+            principal: config.role_arn.clone(),
+            audience: config.audience.clone(),
+            scope: format!("{}s", config.session_duration.as_secs()),
+        };
+        AwsExchange {
+            identity_name: identity_name.to_string(),
+            identity,
+            role_arn: config.role_arn.clone(),
+            audience: config.audience.clone(),
+            session_name: config.session_name.clone(),
+            duration: config.session_duration,
+            sts: aws_sdk_sts::Client::from_conf(sts.build()),
+            cache,
+            key,
+        }
+    }
+
+    /// Role credentials from the cache, or a new exchange; `true` when this call exchanged.
+    pub async fn credentials(&self) -> Result<(AwsCredentials, bool), Failure> {
+        self.cache.get(&self.key, || self.exchange()).await
+    }
+
+    /// Drops the cached credentials (AWS said they expired or were revoked).
+    pub async fn invalidate(&self) {
+        self.cache.invalidate(&self.key).await;
+    }
+
+    async fn exchange(&self) -> Result<AwsCredentials, Failure> {
+        let token = self.identity.token(&self.audience).await?;
+        let result = self
+            .sts
+            .assume_role_with_web_identity()
+            .role_arn(&self.role_arn)
+            .role_session_name(&self.session_name)
+            .duration_seconds(self.duration.as_secs() as i32)
+            .web_identity_token(token.expose())
+            .send()
+            .await;
+        let output = match result {
+            Ok(o) => o,
+            Err(e) => return Err(self.explain(&AwsError::from_sdk(&e), &token)),
+        };
+        let c = output.credentials.ok_or_else(|| {
+            Failure::new(FailureClass::Unavailable, "AWS STS answered without credentials")
+        })?;
+        let expires_at = SystemTime::try_from(c.expiration).unwrap_or_else(|_| SystemTime::now());
+        tracing::info!(
+            identity = %self.identity_name,
+            role_arn = %self.role_arn,
+            subject = output.subject_from_web_identity_token.as_deref().unwrap_or_default(),
+            expires_in_s = expires_at.duration_since(SystemTime::now()).unwrap_or_default().as_secs(),
+            "exchanged the identity token for AWS role credentials"
+        );
+        Ok(AwsCredentials {
+            credentials: Credentials::new(
+                c.access_key_id,
+                c.secret_access_key,
+                Some(c.session_token),
+                Some(expires_at),
+                "fedsync-sts",
+            ),
+            expires_at,
+        })
+    }
+
+    /// Turns an STS refusal into what to check, naming what was presented.
+    fn explain(&self, err: &AwsError, token: &IdentityToken) -> Failure {
+        let presented = &token.claims;
+        let issuer_host = presented
+            .iss
+            .as_deref()
+            .map(|i| i.trim_start_matches("https://").trim_start_matches("http://"))
+            .unwrap_or("<issuer>");
+        let hint = match err.code.as_deref() {
+            Some("AccessDenied") => format!(
+                "the role's trust policy does not accept this token: it must trust the IAM OIDC provider for \
+                 {issuer_host} with sts:AssumeRoleWithWebIdentity, and its conditions on \"{issuer_host}:aud\" \
+                 and \"{issuer_host}:sub\" must equal the audience and subject above exactly"
+            ),
+            Some("InvalidIdentityToken") => format!(
+                "STS could not validate the token: check that an IAM OIDC provider exists for {issuer_host}, \
+                 that the issuer's discovery document and JWKS are reachable, and that the JWKS holds key id {:?}",
+                presented.kid.as_deref().unwrap_or("(none)")
+            ),
+            Some("ExpiredTokenException" | "ExpiredToken") => {
+                "the token was already expired when STS saw it: check this host's clock and the token's lifetime".into()
+            }
+            Some("IDPRejectedClaim") => "the identity provider rejected a claim of the token".into(),
+            Some("IDPCommunicationError") => "STS could not reach the issuer's JWKS; this is usually transient".into(),
+            _ if err.class == FailureClass::Auth => {
+                "check the role's trust policy against the token's issuer, audience and subject".into()
+            }
+            _ => String::new(),
+        };
+        let mut message = format!(
+            "AWS STS refused AssumeRoleWithWebIdentity for role {} with identity {:?}: {}. Presented {}",
+            self.role_arn,
+            self.identity_name,
+            err.describe(),
+            presented
+        );
+        if !hint.is_empty() {
+            message.push_str(". Likely cause: ");
+            message.push_str(&hint);
+        }
+        // A token rejected outright is a trust problem, not a retryable one, unless STS says so.
+        let class = match err.class {
+            FailureClass::BadInput => FailureClass::Auth,
+            c => c,
+        };
+        Failure::new(class, message)
+    }
+}
+
+/// Lets the AWS SDK take role credentials straight from fedsync's cache.
+#[derive(Debug, Clone)]
+pub struct CachedRoleCredentials(pub Arc<AwsExchange>);
+
+impl ProvideCredentials for CachedRoleCredentials {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::new(async move {
+            self.0
+                .credentials()
+                .await
+                .map(|(c, _)| c.credentials)
+                .map_err(CredentialsError::provider_error)
+        })
+    }
+}
+
+impl AwsExchange {
+    /// Exchanges started for this role and identity in this process.
+    pub async fn exchanges(&self) -> u64 {
+        self.cache.exchanges(&self.key).await
+    }
+}

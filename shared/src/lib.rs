@@ -1,0 +1,27 @@
+//! fedsync keeps secrets in step across clouds with no stored cloud key: a change
+//! in a source store is read once and written to every destination with
+//! short-lived credentials obtained by exchanging fedsync's own signed token.
+//!
+//! Entry points (`functions/`) only translate: a wire event becomes a
+//! [`event::SecretChange`], the [`sync::Engine`] syncs it, and the
+//! [`report::Report`] is mapped to the platform's success or retry semantics.
+
+mod aws;
+pub mod config;
+pub mod event;
+pub mod exchange;
+pub mod identity;
+pub mod logging;
+pub mod marks;
+pub mod naming;
+pub mod reference;
+pub mod report;
+pub mod secret;
+pub mod stores;
+pub mod sync;
+pub mod triggers;
+
+pub use config::Config;
+pub use event::{ChangeKind, SecretChange};
+pub use report::Report;
+pub use sync::Engine;

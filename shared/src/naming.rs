@@ -1,0 +1,240 @@
+//! Destination names: the rule's name template, its placeholders, and the
+//! per-destination sanitizing rule (each character a destination cannot hold
+//! becomes `-`, so a user can predict every name).
+
+use std::fmt;
+
+/// What a destination accepts as a secret name. Each store adapter declares one.
+#[derive(Debug, Clone, Copy)]
+pub struct NameRules {
+    /// The store's name for the error messages ("AWS Secrets Manager").
+    pub store: &'static str,
+    /// Characters a name may hold, besides ASCII letters and digits.
+    pub extra_chars: &'static str,
+    /// Longest name accepted, in bytes.
+    pub max_len: usize,
+}
+
+impl NameRules {
+    fn allows(&self, c: char) -> bool {
+        c.is_ascii_alphanumeric() || self.extra_chars.contains(c)
+    }
+
+    /// Replaces every character the store cannot hold with `-`.
+    pub fn sanitize(&self, s: &str) -> String {
+        s.chars().map(|c| if self.allows(c) { c } else { '-' }).collect()
+    }
+
+    /// Checks a finished name.
+    pub fn check(&self, name: &str) -> Result<(), String> {
+        if name.is_empty() {
+            return Err(format!("an empty name is not valid in {}", self.store));
+        }
+        if name.len() > self.max_len {
+            return Err(format!(
+                "name is {} bytes long; {} accepts at most {}",
+                name.len(),
+                self.store,
+                self.max_len
+            ));
+        }
+        if let Some(c) = name.chars().find(|c| !self.allows(*c)) {
+            return Err(format!("character {c:?} is not valid in a {} name", self.store));
+        }
+        Ok(())
+    }
+}
+
+/// A placeholder of a name template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placeholder {
+    /// The source secret's full name.
+    Name,
+    /// The last `/`-separated segment of the source secret's name.
+    Basename,
+    /// The source's name in the configuration.
+    Source,
+    /// The destination's name in the configuration.
+    Destination,
+    /// The JSON key (granularity `key` only).
+    Key,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Literal(String),
+    Placeholder(Placeholder),
+}
+
+/// A parsed name template such as `"{source}/{name}"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameTemplate {
+    parts: Vec<Part>,
+}
+
+/// The values substituted into a template.
+#[derive(Debug, Clone, Copy)]
+pub struct NameVars<'a> {
+    pub name: &'a str,
+    pub source: &'a str,
+    pub destination: &'a str,
+    pub key: Option<&'a str>,
+}
+
+impl NameTemplate {
+    /// Parses a template; the error says what is wrong with it.
+    pub fn parse(template: &str) -> Result<Self, String> {
+        let mut parts = Vec::new();
+        let mut rest = template;
+        while let Some(open) = rest.find(['{', '}']) {
+            if rest[open..].starts_with('}') {
+                return Err(format!("unmatched '}}' in name template {template:?}"));
+            }
+            if open > 0 {
+                parts.push(Part::Literal(rest[..open].to_string()));
+            }
+            let close = rest[open..]
+                .find('}')
+                .ok_or_else(|| format!("unclosed '{{' in name template {template:?}"))?;
+            let word = &rest[open + 1..open + close];
+            let placeholder = match word {
+                "name" => Placeholder::Name,
+                "basename" => Placeholder::Basename,
+                "source" => Placeholder::Source,
+                "destination" => Placeholder::Destination,
+                "key" => Placeholder::Key,
+                other => {
+                    return Err(format!(
+                        "unknown placeholder {{{other}}} in name template {template:?}; \
+                         known: {{name}} {{basename}} {{source}} {{destination}} {{key}}"
+                    ));
+                }
+            };
+            parts.push(Part::Placeholder(placeholder));
+            rest = &rest[open + close + 1..];
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Literal(rest.to_string()));
+        }
+        if parts.is_empty() {
+            return Err("the name template is empty".into());
+        }
+        Ok(NameTemplate { parts })
+    }
+
+    pub fn uses(&self, p: Placeholder) -> bool {
+        self.parts.contains(&Part::Placeholder(p))
+    }
+
+    /// Checks, at load time, that this template can produce a valid name under
+    /// `rules`: its literal text must be valid there as written (only substituted
+    /// values are sanitized), and must leave room for the placeholders.
+    pub fn check_against(&self, rules: &NameRules) -> Result<(), String> {
+        let mut literal_len = 0;
+        for part in &self.parts {
+            if let Part::Literal(text) = part {
+                if let Some(c) = text.chars().find(|c| !rules.allows(*c)) {
+                    return Err(format!(
+                        "the template's literal text {text:?} holds {c:?}, which {} does not accept in a name",
+                        rules.store
+                    ));
+                }
+                literal_len += text.len();
+            }
+        }
+        let placeholders = self.parts.iter().filter(|p| matches!(p, Part::Placeholder(_))).count();
+        if literal_len + placeholders > rules.max_len {
+            return Err(format!(
+                "the template's names would be longer than the {} bytes {} accepts",
+                rules.max_len, rules.store
+            ));
+        }
+        Ok(())
+    }
+
+    /// Renders the template for one secret and sanitizes the substituted values.
+    pub fn render(&self, vars: &NameVars<'_>, rules: &NameRules) -> Result<String, String> {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Literal(text) => out.push_str(text),
+                Part::Placeholder(p) => {
+                    let value = match p {
+                        Placeholder::Name => vars.name,
+                        Placeholder::Basename => vars.name.rsplit('/').next().unwrap_or(vars.name),
+                        Placeholder::Source => vars.source,
+                        Placeholder::Destination => vars.destination,
+                        Placeholder::Key => vars.key.unwrap_or_default(),
+                    };
+                    out.push_str(&rules.sanitize(value));
+                }
+            }
+        }
+        rules.check(&out)?;
+        Ok(out)
+    }
+}
+
+impl fmt::Display for NameTemplate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for part in &self.parts {
+            match part {
+                Part::Literal(t) => f.write_str(t)?,
+                Part::Placeholder(p) => {
+                    let w = match p {
+                        Placeholder::Name => "name",
+                        Placeholder::Basename => "basename",
+                        Placeholder::Source => "source",
+                        Placeholder::Destination => "destination",
+                        Placeholder::Key => "key",
+                    };
+                    write!(f, "{{{w}}}")?
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RULES: NameRules = NameRules { store: "Test Store", extra_chars: "/_-", max_len: 24 };
+
+    fn vars<'a>(name: &'a str) -> NameVars<'a> {
+        NameVars { name, source: "main", destination: "dr", key: Some("user name") }
+    }
+
+    #[test]
+    fn renders_placeholders_and_sanitizes_only_substituted_values() {
+        let t = NameTemplate::parse("{source}/{basename}_{key}").unwrap();
+        assert_eq!(t.render(&vars("prod/db:main"), &RULES).unwrap(), "main/db-main_user-name");
+        assert_eq!(t.to_string(), "{source}/{basename}_{key}");
+    }
+
+    #[test]
+    fn rejects_malformed_templates_with_the_reason() {
+        assert!(NameTemplate::parse("{nme}").unwrap_err().contains("unknown placeholder {nme}"));
+        assert!(NameTemplate::parse("{name").unwrap_err().contains("unclosed"));
+        assert!(NameTemplate::parse("name}").unwrap_err().contains("unmatched"));
+        assert!(NameTemplate::parse("").unwrap_err().contains("empty"));
+    }
+
+    #[test]
+    fn literal_text_must_be_valid_for_the_destination() {
+        let t = NameTemplate::parse("prod:{name}").unwrap();
+        let err = t.check_against(&RULES).unwrap_err();
+        assert!(err.contains("':'") && err.contains("Test Store"), "{err}");
+        let long = NameTemplate::parse("a-very-long-prefix-that-is-too-long/{name}").unwrap();
+        assert!(long.check_against(&RULES).unwrap_err().contains("longer"));
+        assert!(NameTemplate::parse("x/{name}").unwrap().check_against(&RULES).is_ok());
+    }
+
+    #[test]
+    fn a_rendered_name_over_the_limit_is_an_error() {
+        let t = NameTemplate::parse("{name}").unwrap();
+        let err = t.render(&vars("a/very/long/secret/name/indeed"), &RULES).unwrap_err();
+        assert!(err.contains("at most 24"), "{err}");
+    }
+}

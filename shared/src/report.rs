@@ -1,0 +1,162 @@
+//! The outcome of one sync: one entry per destination, and the status vocabulary
+//! every entry point maps to its platform's success or retry semantics.
+
+use serde::Serialize;
+use std::fmt;
+
+/// Why something failed, in the terms an operator acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureClass {
+    /// The input (event, configuration, secret value) is wrong; retrying cannot help.
+    BadInput,
+    /// The identity was refused, or lacks permission.
+    Auth,
+    /// Something named does not exist.
+    NotFound,
+    /// The cloud asked us to slow down.
+    Throttled,
+    /// The cloud or the network failed transiently.
+    Unavailable,
+    /// The target is in a state that refuses the write (owned by someone else, pending deletion, collision).
+    Conflict,
+}
+
+impl FailureClass {
+    /// Whether the same request may succeed later without anyone changing anything.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, FailureClass::Throttled | FailureClass::Unavailable)
+    }
+}
+
+impl fmt::Display for FailureClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            FailureClass::BadInput => "bad input",
+            FailureClass::Auth => "auth",
+            FailureClass::NotFound => "not found",
+            FailureClass::Throttled => "throttled",
+            FailureClass::Unavailable => "unavailable",
+            FailureClass::Conflict => "conflict",
+        };
+        f.write_str(s)
+    }
+}
+
+/// A classified failure with a message a person can act on. Messages never carry secret values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{class}: {message}")]
+pub struct Failure {
+    pub class: FailureClass,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(class: FailureClass, message: impl Into<String>) -> Self {
+        Failure { class, message: message.into() }
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        self.class.is_retryable()
+    }
+
+    /// The same failure with `context: ` put in front of its message.
+    pub fn context(self, context: impl fmt::Display) -> Self {
+        Failure { class: self.class, message: format!("{context}: {}", self.message) }
+    }
+}
+
+/// What happened at one destination.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum Status {
+    /// A new value was written.
+    Synced,
+    /// The destination already held this source version.
+    Unchanged,
+    /// The destination secret was deleted because its source was.
+    Deleted,
+    /// A policy (overwrite, on_delete) chose not to act.
+    Skipped { reason: String },
+    /// The write failed.
+    Failed {
+        class: FailureClass,
+        retryable: bool,
+        message: String,
+    },
+}
+
+impl From<Failure> for Status {
+    fn from(f: Failure) -> Self {
+        Status::Failed { class: f.class, retryable: f.is_retryable(), message: f.message }
+    }
+}
+
+/// One destination's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    /// The destination's name in the configuration.
+    pub destination: String,
+    /// The secret's name at the destination.
+    pub name: String,
+    #[serde(flatten)]
+    pub status: Status,
+    /// Credential exchanges this outcome caused (0 when the cache answered).
+    pub exchanges: u32,
+    pub elapsed_ms: u64,
+}
+
+/// The report of one change, returned to the trigger and logged.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub source: String,
+    pub secret: String,
+    pub kind: crate::event::ChangeKind,
+    /// The source version that was synced, when a value was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_version: Option<String>,
+    /// Why nothing was done, when nothing was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// A failure before any destination was reached (the source read, the value).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<Failure>,
+    pub outcomes: Vec<Outcome>,
+}
+
+impl Report {
+    /// True when something failed that a retry of the whole change could fix.
+    pub fn needs_retry(&self) -> bool {
+        self.error.as_ref().is_some_and(Failure::is_retryable)
+            || self.outcomes.iter().any(|o| matches!(o.status, Status::Failed { retryable: true, .. }))
+    }
+
+    /// True when anything failed, retryable or not.
+    pub fn has_failures(&self) -> bool {
+        self.error.is_some() || self.outcomes.iter().any(|o| matches!(o.status, Status::Failed { .. }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_throttled_and_unavailable_are_retryable() {
+        use FailureClass::*;
+        let retryable: Vec<_> = [BadInput, Auth, NotFound, Throttled, Unavailable, Conflict]
+            .into_iter()
+            .filter(|c| c.is_retryable())
+            .collect();
+        assert_eq!(retryable, vec![Throttled, Unavailable]);
+    }
+
+    #[test]
+    fn failed_status_serializes_with_class_and_retryable() {
+        let status = Status::from(Failure::new(FailureClass::Throttled, "slow down"));
+        let json = serde_json::to_value(&status).unwrap();
+        assert_eq!(json["status"], "failed");
+        assert_eq!(json["class"], "throttled");
+        assert_eq!(json["retryable"], true);
+    }
+}

@@ -1,0 +1,101 @@
+//! Stores: one adapter per secret store, reading (source) and/or writing
+//! (destination). The engine talks to them only through these traits.
+
+pub mod aws_sm;
+
+use crate::marks::Marks;
+use crate::report::Failure;
+use crate::secret::SecretValue;
+use std::collections::BTreeMap;
+
+/// A source secret's current state, read once per change.
+#[derive(Debug)]
+pub struct SourceSecret {
+    /// The secret's canonical name in its store (the event may have named it by ARN).
+    pub name: String,
+    /// The store's version id of this value.
+    pub version: String,
+    pub value: SecretValue,
+}
+
+/// A store changes come from.
+#[async_trait::async_trait]
+pub trait Source: Send + Sync {
+    /// The secret's latest value; `None` when it no longer exists (deleted, or
+    /// scheduled for deletion).
+    async fn read(&self, secret: &str) -> Result<Option<SourceSecret>, Failure>;
+
+    /// The latest version id only (to confirm nothing moved on after a sync).
+    async fn current_version(&self, secret: &str) -> Result<Option<String>, Failure>;
+}
+
+/// What a destination holds under one name, as far as fedsync can tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DestinationState {
+    Absent,
+    /// The name is held by a secret scheduled for deletion (or soft-deleted).
+    PendingDeletion,
+    Present {
+        /// Whether fedsync's managed-by mark is on it.
+        managed: bool,
+        /// fedsync's marks, when the destination provably holds the version they name.
+        marks: Option<Marks>,
+        /// The source reference in its marks, if managed (even when the version is not held).
+        source_ref: Option<String>,
+    },
+}
+
+/// One write to a destination.
+pub struct Write<'a> {
+    pub name: &'a str,
+    pub value: &'a SecretValue,
+    pub marks: &'a Marks,
+    /// The rule's extra tags.
+    pub tags: &'a BTreeMap<String, String>,
+    /// The state `inspect` returned just before.
+    pub state: &'a DestinationState,
+}
+
+/// A store secrets are written to.
+#[async_trait::async_trait]
+pub trait Destination: Send + Sync {
+    /// Reads the state of `name` (marks, ownership); never its value.
+    async fn inspect(&self, name: &str) -> Result<DestinationState, Failure>;
+
+    /// Writes the value and the marks. Retrying the same write must not create a
+    /// second version.
+    async fn write(&self, write: Write<'_>) -> Result<(), Failure>;
+
+    /// Deletes `name` (the engine has checked that fedsync manages it).
+    async fn delete(&self, name: &str) -> Result<(), Failure>;
+
+    /// The largest value the store accepts, in bytes.
+    fn max_value_bytes(&self) -> usize;
+
+    /// Credential exchanges this destination has caused so far in this process.
+    async fn exchanges(&self) -> u64;
+}
+
+/// Builds the adapter for a configured source.
+pub async fn build_source(config: &crate::config::SourceConfig) -> std::sync::Arc<dyn Source> {
+    match config {
+        crate::config::SourceConfig::AwsSecretsManager { region, endpoint } => {
+            std::sync::Arc::new(aws_sm::AwsSmSource::new(region.as_deref(), endpoint.as_deref()).await)
+        }
+    }
+}
+
+/// Builds the adapter for a configured destination, with its exchange.
+pub fn build_destination(
+    name: &str,
+    config: &crate::config::DestinationConfig,
+    identity: std::sync::Arc<dyn crate::identity::TokenSource>,
+    caches: &crate::exchange::Caches,
+) -> std::sync::Arc<dyn Destination> {
+    match config {
+        crate::config::DestinationConfig::AwsSecretsManager(c) => {
+            let exchange = crate::exchange::aws::AwsExchange::new(&c.identity, identity, c, caches.aws.clone());
+            std::sync::Arc::new(aws_sm::AwsSmDestination::new(name, c, std::sync::Arc::new(exchange)))
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! Test harness for fedsync: real local servers (moto, a Lambda Runtime API, an OpenID
+//! issuer, a validating STS front) that the end-to-end tests run the real binaries against.
+//!
+//! This crate deliberately does not depend on `fedsync`: the harness is independent of the
+//! code under test.
+
+pub mod issuer;
+pub mod lambda_api;
+pub mod moto;
+pub mod process;
+pub mod sts_front;
+pub mod xml;
+
+mod server;
