@@ -65,22 +65,40 @@ impl AwsError {
     pub fn from_sdk<E: ProvideErrorMetadata>(err: &SdkError<E, Response>) -> Self {
         let status = err.raw_response().map(|r| r.status().as_u16());
         let (code, message) = match err {
-            SdkError::ServiceError(e) => (e.err().code().map(str::to_string), e.err().message().map(str::to_string)),
-            SdkError::DispatchFailure(_) => (None, Some("the request could not be sent (connection failed)".into())),
+            SdkError::ServiceError(e) => (
+                e.err().code().map(str::to_string),
+                e.err().message().map(str::to_string),
+            ),
+            SdkError::DispatchFailure(_) => (
+                None,
+                Some("the request could not be sent (connection failed)".into()),
+            ),
             SdkError::TimeoutError(_) => (None, Some("the request timed out".into())),
             SdkError::ResponseError(_) => (None, Some("the response could not be read".into())),
-            SdkError::ConstructionFailure(_) => (None, Some("the request could not be built".into())),
+            SdkError::ConstructionFailure(_) => {
+                (None, Some("the request could not be built".into()))
+            }
             _ => (None, None),
         };
         let class = classify(code.as_deref(), status, err);
-        AwsError { code, message, status, class }
+        AwsError {
+            code,
+            message,
+            status,
+            class,
+        }
     }
 
     /// Whether the credentials used look expired or revoked (worth one fresh exchange).
     pub fn is_expired_credential(&self) -> bool {
         matches!(
             self.code.as_deref(),
-            Some("ExpiredToken" | "ExpiredTokenException" | "InvalidClientTokenId" | "UnrecognizedClientException")
+            Some(
+                "ExpiredToken"
+                    | "ExpiredTokenException"
+                    | "InvalidClientTokenId"
+                    | "UnrecognizedClientException"
+            )
         )
     }
 
@@ -107,8 +125,15 @@ impl AwsError {
     }
 }
 
-fn classify<E>(code: Option<&str>, status: Option<u16>, err: &SdkError<E, Response>) -> FailureClass {
-    if matches!(err, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_)) {
+fn classify<E>(
+    code: Option<&str>,
+    status: Option<u16>,
+    err: &SdkError<E, Response>,
+) -> FailureClass {
+    if matches!(
+        err,
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_)
+    ) {
         return FailureClass::Unavailable;
     }
     if let Some(code) = code {
@@ -123,8 +148,13 @@ fn classify<E>(code: Option<&str>, status: Option<u16>, err: &SdkError<E, Respon
         }
         match code {
             "ResourceNotFoundException" => return FailureClass::NotFound,
-            "ResourceExistsException" | "PreconditionNotMetException" => return FailureClass::Conflict,
-            "InvalidParameterException" | "InvalidRequestException" | "ValidationError" | "MalformedPolicyDocumentException" => {
+            "ResourceExistsException" | "PreconditionNotMetException" => {
+                return FailureClass::Conflict;
+            }
+            "InvalidParameterException"
+            | "InvalidRequestException"
+            | "ValidationError"
+            | "MalformedPolicyDocumentException" => {
                 return FailureClass::BadInput;
             }
             _ => {}

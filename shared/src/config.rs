@@ -201,7 +201,9 @@ impl Rule {
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
     humantime::parse_duration(&s).map_err(|e| {
-        serde::de::Error::custom(format!("{s:?} is not a duration ({e}); write e.g. \"5m\" or \"1h\""))
+        serde::de::Error::custom(format!(
+            "{s:?} is not a duration ({e}); write e.g. \"5m\" or \"1h\""
+        ))
     })
 }
 
@@ -258,16 +260,25 @@ impl Config {
         let origin = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             origin: origin.clone(),
-            problems: vec![Problem { key: String::new(), message: format!("cannot read it: {e}") }],
+            problems: vec![Problem {
+                key: String::new(),
+                message: format!("cannot read it: {e}"),
+            }],
         })?;
         Config::parse(&text, &origin)
     }
 
     /// Parses and validates configuration text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        let fail = |problems| ConfigError { origin: origin.to_string(), problems };
+        let fail = |problems| ConfigError {
+            origin: origin.to_string(),
+            problems,
+        };
         let raw: toml::Table = toml::from_str(text).map_err(|e| {
-            fail(vec![Problem { key: String::new(), message: e.to_string().trim().to_string() }])
+            fail(vec![Problem {
+                key: String::new(),
+                message: e.to_string().trim().to_string(),
+            }])
         })?;
         let mut problems = Vec::new();
         find_inline_credentials(&toml::Value::Table(raw), "", &mut problems);
@@ -275,10 +286,17 @@ impl Config {
             return Err(fail(problems));
         }
         let config: Config = toml::from_str(text).map_err(|e| {
-            fail(vec![Problem { key: String::new(), message: e.to_string().trim().to_string() }])
+            fail(vec![Problem {
+                key: String::new(),
+                message: e.to_string().trim().to_string(),
+            }])
         })?;
         config.validate(&mut problems);
-        if problems.is_empty() { Ok(config) } else { Err(fail(problems)) }
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(fail(problems))
+        }
     }
 
     fn validate(&self, problems: &mut Vec<Problem>) {
@@ -337,16 +355,25 @@ impl Config {
                 );
             }
             let DestinationConfig::AwsSecretsManager(aws) = destination;
-            for (field, value) in [("endpoint", &aws.endpoint), ("sts_endpoint", &aws.sts_endpoint)] {
+            for (field, value) in [
+                ("endpoint", &aws.endpoint),
+                ("sts_endpoint", &aws.sts_endpoint),
+            ] {
                 if let Some(v) = value {
                     check_url(v, &format!("{key}.{field}"), &mut report);
                 }
             }
             if !aws.role_arn.starts_with("arn:") || !aws.role_arn.contains(":role/") {
-                report(format!("{key}.role_arn"), format!("{:?} is not an IAM role ARN", aws.role_arn));
+                report(
+                    format!("{key}.role_arn"),
+                    format!("{:?} is not an IAM role ARN", aws.role_arn),
+                );
             }
             let valid_session = (2..=64).contains(&aws.session_name.len())
-                && aws.session_name.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c));
+                && aws
+                    .session_name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c));
             if !valid_session {
                 report(
                     format!("{key}.session_name"),
@@ -354,17 +381,26 @@ impl Config {
                 );
             }
             if !(900..=43_200).contains(&aws.session_duration.as_secs()) {
-                report(format!("{key}.session_duration"), "must be between 15m and 12h".into());
+                report(
+                    format!("{key}.session_duration"),
+                    "must be between 15m and 12h".into(),
+                );
             }
             if !(7..=30).contains(&aws.recovery_window_days) {
-                report(format!("{key}.recovery_window_days"), "must be between 7 and 30".into());
+                report(
+                    format!("{key}.recovery_window_days"),
+                    "must be between 7 and 30".into(),
+                );
             }
         }
 
         for (i, rule) in self.rules.iter().enumerate() {
             let key = format!("rules[{i}]");
             if !self.sources.contains_key(&rule.source) {
-                report(format!("{key}.source"), unknown("source", &rule.source, self.sources.keys()));
+                report(
+                    format!("{key}.source"),
+                    unknown("source", &rule.source, self.sources.keys()),
+                );
             }
             if rule.destinations.is_empty() {
                 report(format!("{key}.destinations"), "names no destination".into());
@@ -394,7 +430,10 @@ impl Config {
                     ),
                     Some(d) => {
                         if let Err(e) = rule.name.check_against(d.name_rules()) {
-                            report(format!("{key}.name"), format!("for destination {dest:?}: {e}"));
+                            report(
+                                format!("{key}.name"),
+                                format!("for destination {dest:?}: {e}"),
+                            );
                         }
                     }
                 }
@@ -403,18 +442,28 @@ impl Config {
                 if tag.starts_with(crate::marks::PREFIX) {
                     report(
                         format!("{key}.tags.{tag}"),
-                        format!("tags starting with {:?} are fedsync's own marks", crate::marks::PREFIX),
+                        format!(
+                            "tags starting with {:?} are fedsync's own marks",
+                            crate::marks::PREFIX
+                        ),
                     );
                 }
                 if tag.is_empty() || tag.len() > 128 || value.len() > 256 {
-                    report(format!("{key}.tags.{tag}"), "tag keys are 1-128 characters and values at most 256".into());
+                    report(
+                        format!("{key}.tags.{tag}"),
+                        "tag keys are 1-128 characters and values at most 256".into(),
+                    );
                 }
             }
         }
     }
 
     /// The rules that cover one secret of one source, in file order.
-    pub fn rules_for<'a>(&'a self, source: &'a str, secret: &'a str) -> impl Iterator<Item = &'a Rule> + 'a {
+    pub fn rules_for<'a>(
+        &'a self,
+        source: &'a str,
+        secret: &'a str,
+    ) -> impl Iterator<Item = &'a Rule> + 'a {
         self.rules.iter().filter(move |r| r.matches(source, secret))
     }
 }
@@ -437,9 +486,15 @@ fn check_url(value: &str, key: &str, report: &mut impl FnMut(String, String)) {
             "http" if is_loopback(&u) => {}
             "http" => report(
                 key.into(),
-                format!("plain http:// is only allowed to a loopback address; use https:// for {}", u.host_str().unwrap_or("")),
+                format!(
+                    "plain http:// is only allowed to a loopback address; use https:// for {}",
+                    u.host_str().unwrap_or("")
+                ),
             ),
-            other => report(key.into(), format!("scheme {other}:// is not supported; use https://")),
+            other => report(
+                key.into(),
+                format!("scheme {other}:// is not supported; use https://"),
+            ),
         },
     }
 }
@@ -474,9 +529,17 @@ fn find_inline_credentials(value: &toml::Value, key: &str, problems: &mut Vec<Pr
     match value {
         toml::Value::Table(t) => {
             for (k, v) in t {
-                let child = if key.is_empty() { k.clone() } else { format!("{key}.{k}") };
+                let child = if key.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{key}.{k}")
+                };
                 let named_credential = CREDENTIAL_KEYS.contains(&k.to_ascii_lowercase().as_str());
-                if named_credential && !v.as_str().is_some_and(|s| s.starts_with("env:") || s.starts_with("file:")) {
+                if named_credential
+                    && !v
+                        .as_str()
+                        .is_some_and(|s| s.starts_with("env:") || s.starts_with("file:"))
+                {
                     problems.push(Problem {
                         key: child.clone(),
                         message: "a credential must not be written in the configuration; fedsync uses short-lived federated credentials (refer to material with \"env:NAME\" or \"file:PATH\" where a key is needed)".into(),
@@ -515,7 +578,9 @@ fn find_inline_credentials(value: &toml::Value, key: &str, problems: &mut Vec<Pr
 fn looks_like_aws_key_id(s: &str) -> bool {
     s.as_bytes().windows(20).any(|w| {
         (w.starts_with(b"AKIA") || w.starts_with(b"ASIA"))
-            && w[4..].iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+            && w[4..]
+                .iter()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
     })
 }
 

@@ -23,11 +23,17 @@ pub fn init_json() {
         .with_current_span(false)
         .with_span_list(false)
         .with_target(false);
-    let _ = tracing_subscriber::registry().with(layer.with_filter(filter())).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(layer.with_filter(filter()))
+        .try_init();
 }
 
 /// Plain text on standard error, for the command line (stdout stays for results).
 pub fn init_text() {
-    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false);
-    let _ = tracing_subscriber::registry().with(layer.with_filter(filter())).try_init();
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let _ = tracing_subscriber::registry()
+        .with(layer.with_filter(filter()))
+        .try_init();
 }

@@ -22,7 +22,9 @@ impl NameRules {
 
     /// Replaces every character the store cannot hold with `-`.
     pub fn sanitize(&self, s: &str) -> String {
-        s.chars().map(|c| if self.allows(c) { c } else { '-' }).collect()
+        s.chars()
+            .map(|c| if self.allows(c) { c } else { '-' })
+            .collect()
     }
 
     /// Checks a finished name.
@@ -39,7 +41,10 @@ impl NameRules {
             ));
         }
         if let Some(c) = name.chars().find(|c| !self.allows(*c)) {
-            return Err(format!("character {c:?} is not valid in a {} name", self.store));
+            return Err(format!(
+                "character {c:?} is not valid in a {} name",
+                self.store
+            ));
         }
         Ok(())
     }
@@ -142,7 +147,11 @@ impl NameTemplate {
                 literal_len += text.len();
             }
         }
-        let placeholders = self.parts.iter().filter(|p| matches!(p, Part::Placeholder(_))).count();
+        let placeholders = self
+            .parts
+            .iter()
+            .filter(|p| matches!(p, Part::Placeholder(_)))
+            .count();
         if literal_len + placeholders > rules.max_len {
             return Err(format!(
                 "the template's names would be longer than the {} bytes {} accepts",
@@ -200,24 +209,48 @@ impl fmt::Display for NameTemplate {
 mod tests {
     use super::*;
 
-    const RULES: NameRules = NameRules { store: "Test Store", extra_chars: "/_-", max_len: 24 };
+    const RULES: NameRules = NameRules {
+        store: "Test Store",
+        extra_chars: "/_-",
+        max_len: 24,
+    };
 
     fn vars<'a>(name: &'a str) -> NameVars<'a> {
-        NameVars { name, source: "main", destination: "dr", key: Some("user name") }
+        NameVars {
+            name,
+            source: "main",
+            destination: "dr",
+            key: Some("user name"),
+        }
     }
 
     #[test]
     fn renders_placeholders_and_sanitizes_only_substituted_values() {
         let t = NameTemplate::parse("{source}/{basename}_{key}").unwrap();
-        assert_eq!(t.render(&vars("prod/db:main"), &RULES).unwrap(), "main/db-main_user-name");
+        assert_eq!(
+            t.render(&vars("prod/db:main"), &RULES).unwrap(),
+            "main/db-main_user-name"
+        );
         assert_eq!(t.to_string(), "{source}/{basename}_{key}");
     }
 
     #[test]
     fn rejects_malformed_templates_with_the_reason() {
-        assert!(NameTemplate::parse("{nme}").unwrap_err().contains("unknown placeholder {nme}"));
-        assert!(NameTemplate::parse("{name").unwrap_err().contains("unclosed"));
-        assert!(NameTemplate::parse("name}").unwrap_err().contains("unmatched"));
+        assert!(
+            NameTemplate::parse("{nme}")
+                .unwrap_err()
+                .contains("unknown placeholder {nme}")
+        );
+        assert!(
+            NameTemplate::parse("{name")
+                .unwrap_err()
+                .contains("unclosed")
+        );
+        assert!(
+            NameTemplate::parse("name}")
+                .unwrap_err()
+                .contains("unmatched")
+        );
         assert!(NameTemplate::parse("").unwrap_err().contains("empty"));
     }
 
@@ -228,13 +261,20 @@ mod tests {
         assert!(err.contains("':'") && err.contains("Test Store"), "{err}");
         let long = NameTemplate::parse("a-very-long-prefix-that-is-too-long/{name}").unwrap();
         assert!(long.check_against(&RULES).unwrap_err().contains("longer"));
-        assert!(NameTemplate::parse("x/{name}").unwrap().check_against(&RULES).is_ok());
+        assert!(
+            NameTemplate::parse("x/{name}")
+                .unwrap()
+                .check_against(&RULES)
+                .is_ok()
+        );
     }
 
     #[test]
     fn a_rendered_name_over_the_limit_is_an_error() {
         let t = NameTemplate::parse("{name}").unwrap();
-        let err = t.render(&vars("a/very/long/secret/name/indeed"), &RULES).unwrap_err();
+        let err = t
+            .render(&vars("a/very/long/secret/name/indeed"), &RULES)
+            .unwrap_err();
         assert!(err.contains("at most 24"), "{err}");
     }
 }

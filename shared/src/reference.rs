@@ -17,11 +17,13 @@ pub enum Reference {
 impl Reference {
     /// Parses `env:NAME`, `file:PATH` or `kms:ARN`.
     pub fn parse(s: &str) -> Result<Self, String> {
-        let (scheme, rest) = s
-            .split_once(':')
-            .ok_or_else(|| "expected a reference such as \"env:NAME\" or \"file:PATH\"".to_string())?;
+        let (scheme, rest) = s.split_once(':').ok_or_else(|| {
+            "expected a reference such as \"env:NAME\" or \"file:PATH\"".to_string()
+        })?;
         if rest.is_empty() {
-            return Err(format!("the reference {s:?} names nothing after \"{scheme}:\""));
+            return Err(format!(
+                "the reference {s:?} names nothing after \"{scheme}:\""
+            ));
         }
         match scheme {
             "env" => Ok(Reference::Env(rest.to_string())),
@@ -38,8 +40,9 @@ impl Reference {
         match self {
             Reference::Env(name) => std::env::var(name)
                 .map_err(|_| format!("environment variable {name} is not set (or not UTF-8)")),
-            Reference::File(path) => std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read file {path}: {e}")),
+            Reference::File(path) => {
+                std::fs::read_to_string(path).map_err(|e| format!("cannot read file {path}: {e}"))
+            }
             Reference::Kms(arn) => Err(format!("{arn} is a KMS key; its material cannot be read")),
         }
     }
@@ -61,17 +64,40 @@ mod tests {
 
     #[test]
     fn parses_the_three_forms_and_rejects_others() {
-        assert_eq!(Reference::parse("env:KEY").unwrap(), Reference::Env("KEY".into()));
-        assert_eq!(Reference::parse("file:/run/k.pem").unwrap(), Reference::File("/run/k.pem".into()));
-        assert!(matches!(Reference::parse("kms:arn:aws:kms:x").unwrap(), Reference::Kms(_)));
-        assert!(Reference::parse("plain").unwrap_err().contains("expected a reference"));
-        assert!(Reference::parse("env:").unwrap_err().contains("names nothing"));
-        assert!(Reference::parse("vault:x").unwrap_err().contains("unknown reference kind"));
+        assert_eq!(
+            Reference::parse("env:KEY").unwrap(),
+            Reference::Env("KEY".into())
+        );
+        assert_eq!(
+            Reference::parse("file:/run/k.pem").unwrap(),
+            Reference::File("/run/k.pem".into())
+        );
+        assert!(matches!(
+            Reference::parse("kms:arn:aws:kms:x").unwrap(),
+            Reference::Kms(_)
+        ));
+        assert!(
+            Reference::parse("plain")
+                .unwrap_err()
+                .contains("expected a reference")
+        );
+        assert!(
+            Reference::parse("env:")
+                .unwrap_err()
+                .contains("names nothing")
+        );
+        assert!(
+            Reference::parse("vault:x")
+                .unwrap_err()
+                .contains("unknown reference kind")
+        );
     }
 
     #[test]
     fn a_missing_variable_is_named() {
-        let err = Reference::Env("FEDSYNC_TEST_SURELY_UNSET".into()).read().unwrap_err();
+        let err = Reference::Env("FEDSYNC_TEST_SURELY_UNSET".into())
+            .read()
+            .unwrap_err();
         assert!(err.contains("FEDSYNC_TEST_SURELY_UNSET"));
     }
 }

@@ -53,7 +53,10 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(class: FailureClass, message: impl Into<String>) -> Self {
-        Failure { class, message: message.into() }
+        Failure {
+            class,
+            message: message.into(),
+        }
     }
 
     pub fn is_retryable(&self) -> bool {
@@ -62,7 +65,10 @@ impl Failure {
 
     /// The same failure with `context: ` put in front of its message.
     pub fn context(self, context: impl fmt::Display) -> Self {
-        Failure { class: self.class, message: format!("{context}: {}", self.message) }
+        Failure {
+            class: self.class,
+            message: format!("{context}: {}", self.message),
+        }
     }
 }
 
@@ -88,7 +94,11 @@ pub enum Status {
 
 impl From<Failure> for Status {
     fn from(f: Failure) -> Self {
-        Status::Failed { class: f.class, retryable: f.is_retryable(), message: f.message }
+        Status::Failed {
+            class: f.class,
+            retryable: f.is_retryable(),
+            message: f.message,
+        }
     }
 }
 
@@ -128,12 +138,24 @@ impl Report {
     /// True when something failed that a retry of the whole change could fix.
     pub fn needs_retry(&self) -> bool {
         self.error.as_ref().is_some_and(Failure::is_retryable)
-            || self.outcomes.iter().any(|o| matches!(o.status, Status::Failed { retryable: true, .. }))
+            || self.outcomes.iter().any(|o| {
+                matches!(
+                    o.status,
+                    Status::Failed {
+                        retryable: true,
+                        ..
+                    }
+                )
+            })
     }
 
     /// True when anything failed, retryable or not.
     pub fn has_failures(&self) -> bool {
-        self.error.is_some() || self.outcomes.iter().any(|o| matches!(o.status, Status::Failed { .. }))
+        self.error.is_some()
+            || self
+                .outcomes
+                .iter()
+                .any(|o| matches!(o.status, Status::Failed { .. }))
     }
 }
 

@@ -35,6 +35,8 @@ struct Target<'a> {
     /// The JSON key this target copies (granularity `key`).
     key: Option<String>,
     name: Result<String, Failure>,
+    /// The destination's exchange count before this change touched it.
+    exchanges_before: u64,
 }
 
 impl Engine {
@@ -44,7 +46,8 @@ impl Engine {
         let caches = Caches::default();
         let mut identities = HashMap::new();
         for (name, identity) in &config.identities {
-            let built = crate::identity::build(name, identity).map_err(|f| f.context(format!("identity {name:?}")))?;
+            let built = crate::identity::build(name, identity)
+                .map_err(|f| f.context(format!("identity {name:?}")))?;
             identities.insert(name.clone(), built);
         }
         let mut sources = HashMap::new();
@@ -54,9 +57,16 @@ impl Engine {
         let mut destinations = HashMap::new();
         for (name, destination) in &config.destinations {
             let identity = identities[destination.identity()].clone();
-            destinations.insert(name.clone(), stores::build_destination(name, destination, identity, &caches));
+            destinations.insert(
+                name.clone(),
+                stores::build_destination(name, destination, identity, &caches),
+            );
         }
-        Ok(Engine { config, sources, destinations })
+        Ok(Engine {
+            config,
+            sources,
+            destinations,
+        })
     }
 
     /// Builds an engine from already-built adapters (tests, tools).
@@ -65,7 +75,11 @@ impl Engine {
         sources: HashMap<String, Arc<dyn Source>>,
         destinations: HashMap<String, Arc<dyn Destination>>,
     ) -> Engine {
-        Engine { config, sources, destinations }
+        Engine {
+            config,
+            sources,
+            destinations,
+        }
     }
 
     pub fn config(&self) -> &Config {
@@ -86,17 +100,28 @@ impl Engine {
         let Some(source) = self.sources.get(&change.source) else {
             report.error = Some(Failure::new(
                 FailureClass::BadInput,
-                format!("the change names source {:?}, which the configuration does not define", change.source),
+                format!(
+                    "the change names source {:?}, which the configuration does not define",
+                    change.source
+                ),
             ));
             return report;
         };
         let mut secret = change.secret.clone();
         for pass in 1..=MAX_PASSES {
-            if self.config.rules_for(&change.source, &secret).next().is_none() {
+            if self
+                .config
+                .rules_for(&change.source, &secret)
+                .next()
+                .is_none()
+            {
                 report.note = Some("no rule matches this secret".into());
                 return report;
             }
-            let synced = match self.pass(source.as_ref(), &change.source, &secret, &mut report).await {
+            let synced = match self
+                .pass(source.as_ref(), &change.source, &secret, &mut report)
+                .await
+            {
                 Pass::Done => return report,
                 Pass::Renamed(name) => {
                     // The event named the secret differently (an ARN); route by its real name.
@@ -117,11 +142,19 @@ impl Engine {
                 }
             }
         }
-        report.note = Some(format!("the source kept changing; stopped after {MAX_PASSES} passes"));
+        report.note = Some(format!(
+            "the source kept changing; stopped after {MAX_PASSES} passes"
+        ));
         report
     }
 
-    async fn pass(&self, source: &dyn Source, source_name: &str, secret: &str, report: &mut Report) -> Pass {
+    async fn pass(
+        &self,
+        source: &dyn Source,
+        source_name: &str,
+        secret: &str,
+        report: &mut Report,
+    ) -> Pass {
         let started = Instant::now();
         let rules: Vec<&Rule> = self.config.rules_for(source_name, secret).collect();
         // Names known before the read (granularity secret) are inspected in parallel with it.
@@ -146,29 +179,49 @@ impl Engine {
         };
         report.kind = ChangeKind::Upsert;
         report.source_version = Some(current.version.clone());
-        report.outcomes = self.upsert_all(&rules, targets, states, &current, source_name, started).await;
+        report.outcomes = self
+            .upsert_all(&rules, targets, states, &current, source_name, started)
+            .await;
         log_outcomes(report);
         Pass::Wrote(current.version)
     }
 
-    fn targets<'a>(&'a self, rules: &[&'a Rule], source: &str, secret: &str, key: Option<&str>) -> Vec<Target<'a>> {
+    fn targets<'a>(
+        &'a self,
+        rules: &[&'a Rule],
+        source: &str,
+        secret: &str,
+        key: Option<&str>,
+    ) -> Vec<Target<'a>> {
         let mut targets = Vec::new();
         for rule in rules {
             if (rule.granularity == Granularity::Key) != key.is_some() {
                 continue;
             }
             for destination in &rule.destinations {
-                let (Some(store), Some(config)) =
-                    (self.destinations.get(destination), self.config.destinations.get(destination))
-                else {
+                let (Some(store), Some(config)) = (
+                    self.destinations.get(destination),
+                    self.config.destinations.get(destination),
+                ) else {
                     continue;
                 };
-                let vars = NameVars { name: secret, source, destination, key };
-                let name = rule
-                    .name
-                    .render(&vars, config.name_rules())
-                    .map_err(|e| Failure::new(FailureClass::BadInput, format!("destination name: {e}")));
-                targets.push(Target { rule, destination, store, key: key.map(str::to_string), name });
+                let vars = NameVars {
+                    name: secret,
+                    source,
+                    destination,
+                    key,
+                };
+                let name = rule.name.render(&vars, config.name_rules()).map_err(|e| {
+                    Failure::new(FailureClass::BadInput, format!("destination name: {e}"))
+                });
+                targets.push(Target {
+                    rule,
+                    destination,
+                    store,
+                    key: key.map(str::to_string),
+                    name,
+                    exchanges_before: store.exchanges(),
+                });
             }
         }
         targets
@@ -206,7 +259,10 @@ impl Engine {
                 }
                 Err(f) => {
                     for t in self.targets(rules, source, &current.name, Some("")) {
-                        targets.push(Target { name: Err(f.clone()), ..t });
+                        targets.push(Target {
+                            name: Err(f.clone()),
+                            ..t
+                        });
                         states.push(Err(f.clone()));
                     }
                 }
@@ -234,7 +290,6 @@ impl Engine {
         marks: Marks,
         started: Instant,
     ) -> Outcome {
-        let exchanges_before = target.store.exchanges().await;
         let name = target.name.clone().unwrap_or_default();
         let status = match (&target.name, state.as_ref()) {
             (Err(f), _) | (_, Err(f)) => Status::from(f.clone()),
@@ -242,16 +297,24 @@ impl Engine {
                 Decision::Unchanged => Status::Unchanged,
                 Decision::Skip(reason) => Status::Skipped { reason },
                 Decision::Fail(f) => Status::from(f),
-                Decision::Write if value.len() > target.store.max_value_bytes() => Status::from(Failure::new(
-                    FailureClass::BadInput,
-                    format!(
-                        "the value is {} bytes; the destination accepts at most {}",
-                        value.len(),
-                        target.store.max_value_bytes()
-                    ),
-                )),
+                Decision::Write if value.len() > target.store.max_value_bytes() => {
+                    Status::from(Failure::new(
+                        FailureClass::BadInput,
+                        format!(
+                            "the value is {} bytes; the destination accepts at most {}",
+                            value.len(),
+                            target.store.max_value_bytes()
+                        ),
+                    ))
+                }
                 Decision::Write => {
-                    let write = Write { name, value, marks: &marks, tags: &target.rule.tags, state };
+                    let write = Write {
+                        name,
+                        value,
+                        marks: &marks,
+                        tags: &target.rule.tags,
+                        state,
+                    };
                     match target.store.write(write).await {
                         Ok(()) => Status::Synced,
                         Err(f) => Status::from(f),
@@ -259,7 +322,7 @@ impl Engine {
                 }
             },
         };
-        outcome(target, name, status, exchanges_before, started).await
+        outcome(target, name, status, started)
     }
 
     async fn delete_all(
@@ -270,7 +333,6 @@ impl Engine {
         started: Instant,
     ) -> Vec<Outcome> {
         join_all(targets.iter().zip(states).map(|(target, state)| async move {
-            let exchanges_before = target.store.exchanges().await;
             let name = target.name.clone().unwrap_or_default();
             let status = match (target.rule.on_delete, &target.name, state.as_ref()) {
                 (OnDelete::Ignore, _, _) => {
@@ -290,7 +352,7 @@ impl Engine {
                     reason: "not deleted: fedsync does not manage this destination secret for this source".into(),
                 },
             };
-            outcome(target, name, status, exchanges_before, started).await
+            outcome(target, name, status, started)
         }))
         .await
     }
@@ -305,8 +367,11 @@ enum Pass {
     Wrote(String),
 }
 
-async fn outcome(target: &Target<'_>, name: String, status: Status, exchanges_before: u64, started: Instant) -> Outcome {
-    let exchanges = target.store.exchanges().await.saturating_sub(exchanges_before);
+fn outcome(target: &Target<'_>, name: String, status: Status, started: Instant) -> Outcome {
+    let exchanges = target
+        .store
+        .exchanges()
+        .saturating_sub(target.exchanges_before);
     Outcome {
         destination: target.destination.to_string(),
         name,
@@ -319,7 +384,11 @@ async fn outcome(target: &Target<'_>, name: String, status: Status, exchanges_be
 fn log_outcomes(report: &Report) {
     for o in &report.outcomes {
         match &o.status {
-            Status::Failed { class, retryable, message } => tracing::error!(
+            Status::Failed {
+                class,
+                retryable,
+                message,
+            } => tracing::error!(
                 source = %report.source, secret = %report.secret, destination = %o.destination, name = %o.name,
                 class = %class, retryable, error = %message, "destination failed"
             ),
@@ -372,9 +441,12 @@ fn decide(state: &DestinationState, wanted: &Marks, overwrite: Overwrite) -> Dec
 /// Splits a JSON object secret into one value per key (strings as they are,
 /// anything else as its JSON text).
 fn split_keys(value: &SecretValue) -> Result<Vec<(String, SecretValue)>, Failure> {
-    let object: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(value.expose_bytes())
-        .map_err(|_| {
-            Failure::new(FailureClass::BadInput, "granularity = \"key\" needs a JSON object value, and this value is not one")
+    let object: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(value.expose_bytes()).map_err(|_| {
+            Failure::new(
+                FailureClass::BadInput,
+                "granularity = \"key\" needs a JSON object value, and this value is not one",
+            )
         })?;
     Ok(object
         .into_iter()

@@ -246,11 +246,7 @@ pub fn jwk_thumbprint(jwk: &Value) -> String {
         serde_json::to_string(value).expect("a string serializes")
     };
     let canonical = match jwk["kty"].as_str() {
-        Some("RSA") => format!(
-            r#"{{"e":{},"kty":"RSA","n":{}}}"#,
-            member("e"),
-            member("n")
-        ),
+        Some("RSA") => format!(r#"{{"e":{},"kty":"RSA","n":{}}}"#, member("e"), member("n")),
         Some("EC") => format!(
             r#"{{"crv":{},"kty":"EC","x":{},"y":{}}}"#,
             member("crv"),

@@ -10,8 +10,12 @@
 //!   and checks every one after them: `0` turns checking on at once. The body must be a
 //!   number (anything else is a 500). `/moto-api/` itself is never checked.
 //! - With checking on, moto verifies SigV4, requires the session token of temporary
-//!   credentials and applies IAM policies (an explicit Deny is a 403), but does not check
-//!   credential expiry, role trust policies, or even that an assumed role exists.
+//!   credentials and applies IAM policies (an explicit Deny is a 403). For `AssumeRole` of
+//!   an existing role it also checks the role's trust policy, comparing an AWS principal
+//!   with the caller's ARN literally (or `*`); it does not check that the role exists (an
+//!   unknown role ARN gets credentials), nor credential expiry.
+//! - Refusals while checking is on come as `<ErrorResponse><Errors><Error>…` XML, even from
+//!   JSON services: the AWS SDK for Rust cannot read their code, only the HTTP status.
 //! - STS and IAM state is per account and partition, not per region: credentials from
 //!   `AssumeRole` in one region work in every region.
 
@@ -95,7 +99,7 @@ impl Moto {
         &self.admin
     }
 
-    /// Creates a role (trusting this account) with one inline policy; returns its ARN.
+    /// Creates a role with one inline policy, assumable by the admin user; returns its ARN.
     ///
     /// # Panics
     /// After [`Moto::enable_iam_auth`]: roles are set up while checking is off.
@@ -104,7 +108,7 @@ impl Moto {
             "Version": "2012-10-17",
             "Statement": [{
                 "Effect": "Allow",
-                "Principal": { "AWS": format!("arn:aws:iam::{ACCOUNT_ID}:root") },
+                "Principal": { "AWS": admin_arn() },
                 "Action": "sts:AssumeRole",
             }],
         });
@@ -193,9 +197,7 @@ impl Moto {
             .send()
             .await
             .unwrap_or_else(|e| panic!("moto AssumeRole {role_arn}: {e:?}"));
-        let credentials = assumed
-            .credentials
-            .expect("AssumeRole answers credentials");
+        let credentials = assumed.credentials.expect("AssumeRole answers credentials");
         let expiry = SystemTime::try_from(credentials.expiration)
             .expect("the credentials expire after 1970");
         Credentials::new(
@@ -275,8 +277,17 @@ async fn iam_request(http: &reqwest::Client, endpoint: &str, params: &[(&str, &s
         .expect("send an IAM request to moto");
     let status = response.status();
     let text = response.text().await.expect("read an IAM response");
-    assert!(status.is_success(), "IAM {params:?} failed ({status}): {text}");
+    assert!(
+        status.is_success(),
+        "IAM {params:?} failed ({status}): {text}"
+    );
     text
+}
+
+/// The admin user's ARN: moto compares a trust policy's AWS principal with the caller's ARN
+/// literally (an account root ARN does not cover the account's users).
+fn admin_arn() -> String {
+    format!("arn:aws:iam::{ACCOUNT_ID}:user/{ADMIN_USER}")
 }
 
 /// The environment variables through which Lambda hands a function its role credentials.
@@ -328,7 +339,10 @@ async fn wait_until_ready(http: &reqwest::Client, endpoint: &str, process: &mut 
             return;
         }
         if let Some(status) = process.try_exit_status() {
-            panic!("moto_server exited ({status}) before answering:\n{}", process.logs());
+            panic!(
+                "moto_server exited ({status}) before answering:\n{}",
+                process.logs()
+            );
         }
         assert!(
             Instant::now() < deadline,

@@ -67,9 +67,7 @@ impl CapturedProcess {
 
     /// The exit status if the process has exited, without waiting.
     pub fn try_exit_status(&mut self) -> Option<ExitStatus> {
-        self.child
-            .try_wait()
-            .expect("query a child's exit status")
+        self.child.try_wait().expect("query a child's exit status")
     }
 
     /// Waits up to `timeout` for the process to exit, then for its output to be fully

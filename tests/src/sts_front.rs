@@ -222,9 +222,12 @@ impl StsFront {
     /// Answers the next `count` calls with `error`, before looking at them.
     pub fn fail_next(&self, count: usize, error: StsError) {
         let mut config = self.state.config();
-        config
-            .faults
-            .extend(std::iter::repeat_n(error, count));
+        config.faults.extend(std::iter::repeat_n(error, count));
+    }
+
+    /// Drops the faults `fail_next` queued that have not been served yet.
+    pub fn clear_faults(&self) {
+        self.state.config().faults.clear();
     }
 
     /// Every call answered so far, oldest first.
@@ -411,7 +414,8 @@ fn is_session_name_char(c: char) -> bool {
 }
 
 async fn verify_token(state: &FrontState, token: &str) -> Result<VerifiedToken, StsError> {
-    let malformed = || StsError::invalid_identity_token("The ID Token provided is not a valid JWT.");
+    let malformed =
+        || StsError::invalid_identity_token("The ID Token provided is not a valid JWT.");
     // `alg: none` (or any name jsonwebtoken does not know) fails here.
     let header = jsonwebtoken::decode_header(token).map_err(|_| malformed())?;
     if !matches!(
@@ -454,8 +458,8 @@ async fn verify_token(state: &FrontState, token: &str) -> Result<VerifiedToken, 
     validation.validate_aud = false; // The trust policy decides about the audience.
     validation.validate_nbf = true;
     validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
-    let data = jsonwebtoken::decode::<Value>(token, &key, &validation).map_err(|e| {
-        match e.kind() {
+    let data =
+        jsonwebtoken::decode::<Value>(token, &key, &validation).map_err(|e| match e.kind() {
             ErrorKind::ExpiredSignature => {
                 let exp = unverified["exp"].as_i64().unwrap_or_default();
                 let message = format!(
@@ -473,8 +477,7 @@ async fn verify_token(state: &FrontState, token: &str) -> Result<VerifiedToken, 
                 let message = format!("The token is not valid: {other:?}");
                 StsError::invalid_identity_token(&message)
             }
-        }
-    })?;
+        })?;
     let claims = data.claims;
     let subject = claims["sub"]
         .as_str()
@@ -486,7 +489,11 @@ async fn verify_token(state: &FrontState, token: &str) -> Result<VerifiedToken, 
             .iter()
             .filter_map(|a| a.as_str().map(str::to_owned))
             .collect(),
-        _ => return Err(StsError::invalid_identity_token("The aud claim is invalid.")),
+        _ => {
+            return Err(StsError::invalid_identity_token(
+                "The aud claim is invalid.",
+            ));
+        }
     };
     Ok(VerifiedToken {
         issuer,
@@ -531,7 +538,10 @@ fn check_trust(
     token: &VerifiedToken,
 ) -> Result<String, StsError> {
     let config = state.config();
-    let trust = config.roles.get(role_arn).ok_or_else(StsError::access_denied)?;
+    let trust = config
+        .roles
+        .get(role_arn)
+        .ok_or_else(StsError::access_denied)?;
     let trusted = trust.issuer == token.issuer
         && trust.subject == token.subject
         && token.audiences.contains(&trust.audience);

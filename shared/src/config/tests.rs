@@ -35,7 +35,11 @@ tags = { team = "platform" }
 fn problems(text: &str) -> Vec<String> {
     match Config::parse(text, "test.toml") {
         Ok(_) => vec![],
-        Err(e) => e.problems.into_iter().map(|p| format!("{}: {}", p.key, p.message)).collect(),
+        Err(e) => e
+            .problems
+            .into_iter()
+            .map(|p| format!("{}: {}", p.key, p.message))
+            .collect(),
     }
 }
 
@@ -54,25 +58,43 @@ fn the_design_example_loads_with_defaults() {
     assert_eq!(rule.overwrite, Overwrite::Managed);
     assert_eq!(rule.on_delete, OnDelete::Ignore);
     assert!(rule.matches("main", "prod/db"));
-    assert!(!rule.matches("main", "prod/db/extra"), "* stays within one segment");
+    assert!(
+        !rule.matches("main", "prod/db/extra"),
+        "* stays within one segment"
+    );
     assert!(!rule.matches("other", "prod/db"));
 }
 
 #[test]
 fn unknown_references_name_the_key_and_the_known_names() {
-    let p = problems(&with(r#"destinations = ["aws-dr"]"#, r#"destinations = ["aws-dr", "gcp"]"#));
-    assert_eq!(p, vec![r#"rules[0].destinations[1]: unknown destination "gcp"; defined: aws-dr"#]);
+    let p = problems(&with(
+        r#"destinations = ["aws-dr"]"#,
+        r#"destinations = ["aws-dr", "gcp"]"#,
+    ));
+    assert_eq!(
+        p,
+        vec![r#"rules[0].destinations[1]: unknown destination "gcp"; defined: aws-dr"#]
+    );
     let p = problems(&with(r#"identity = "deploy""#, r#"identity = "deplo""#));
-    assert_eq!(p, vec![r#"destinations.aws-dr.identity: unknown identity "deplo"; defined: deploy, pod"#]);
+    assert_eq!(
+        p,
+        vec![r#"destinations.aws-dr.identity: unknown identity "deplo"; defined: deploy, pod"#]
+    );
     let p = problems(&with(r#"source = "main""#, r#"source = "mian""#));
-    assert_eq!(p, vec![r#"rules[0].source: unknown source "mian"; defined: main"#]);
+    assert_eq!(
+        p,
+        vec![r#"rules[0].source: unknown source "mian"; defined: main"#]
+    );
 }
 
 #[test]
 fn a_template_that_cannot_make_a_valid_name_is_rejected_at_load() {
     let p = problems(&with(r#"name = "{name}""#, r#"name = "copy of {name}""#));
     assert_eq!(p.len(), 1);
-    assert!(p[0].starts_with("rules[0].name: for destination \"aws-dr\""), "{p:?}");
+    assert!(
+        p[0].starts_with("rules[0].name: for destination \"aws-dr\""),
+        "{p:?}"
+    );
     assert!(p[0].contains("' '"), "{p:?}");
     let p = problems(&with(r#"name = "{name}""#, r#"name = "{nam}""#));
     assert!(p[0].contains("unknown placeholder {nam}"), "{p:?}");
@@ -82,29 +104,67 @@ fn a_template_that_cannot_make_a_valid_name_is_rejected_at_load() {
 
 #[test]
 fn plain_http_is_only_for_loopback() {
-    let p = problems(&with(r#"identity = "deploy""#, "identity = \"deploy\"\nsts_endpoint = \"http://sts.internal:8080\""));
+    let p = problems(&with(
+        r#"identity = "deploy""#,
+        "identity = \"deploy\"\nsts_endpoint = \"http://sts.internal:8080\"",
+    ));
     assert_eq!(p.len(), 1);
-    assert!(p[0].starts_with("destinations.aws-dr.sts_endpoint: plain http://"), "{p:?}");
-    for ok in ["http://127.0.0.1:5000", "http://localhost:5000", "http://[::1]:5000", "https://sts.example.com"] {
-        let text = with(r#"identity = "deploy""#, &format!("identity = \"deploy\"\nsts_endpoint = \"{ok}\""));
+    assert!(
+        p[0].starts_with("destinations.aws-dr.sts_endpoint: plain http://"),
+        "{p:?}"
+    );
+    for ok in [
+        "http://127.0.0.1:5000",
+        "http://localhost:5000",
+        "http://[::1]:5000",
+        "https://sts.example.com",
+    ] {
+        let text = with(
+            r#"identity = "deploy""#,
+            &format!("identity = \"deploy\"\nsts_endpoint = \"{ok}\""),
+        );
         assert!(problems(&text).is_empty(), "{ok}");
     }
 }
 
 #[test]
 fn inline_credentials_are_refused_wherever_they_are() {
-    let p = problems(&with(r#"key = "env:FEDSYNC_SIGNING_KEY""#, r#"key = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----""#));
+    let p = problems(&with(
+        r#"key = "env:FEDSYNC_SIGNING_KEY""#,
+        r#"key = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----""#,
+    ));
     assert_eq!(p.len(), 1);
-    assert!(p[0].starts_with("identities.deploy.key: this looks like a PEM key"), "{p:?}");
+    assert!(
+        p[0].starts_with("identities.deploy.key: this looks like a PEM key"),
+        "{p:?}"
+    );
 
-    let p = problems(&with("region = \"eu-west-1\"", "region = \"eu-west-1\"\nsecret_access_key = \"wJalrXUtnFEMI/K7MDENG\""));
-    assert!(p[0].starts_with("destinations.aws-dr.secret_access_key: a credential must not be written"), "{p:?}");
+    let p = problems(&with(
+        "region = \"eu-west-1\"",
+        "region = \"eu-west-1\"\nsecret_access_key = \"wJalrXUtnFEMI/K7MDENG\"",
+    ));
+    assert!(
+        p[0].starts_with("destinations.aws-dr.secret_access_key: a credential must not be written"),
+        "{p:?}"
+    );
 
-    let p = problems(&with("team = \"platform\"", "team = \"AKIAIOSFODNN7EXAMPLE\""));
-    assert!(p[0].starts_with("rules[0].tags.team: this looks like an AWS access key id"), "{p:?}");
+    let p = problems(&with(
+        "team = \"platform\"",
+        "team = \"AKIAIOSFODNN7EXAMPLE\"",
+    ));
+    assert!(
+        p[0].starts_with("rules[0].tags.team: this looks like an AWS access key id"),
+        "{p:?}"
+    );
 
-    let p = problems(&with(r#"path = "env:AWS_WEB_IDENTITY_TOKEN_FILE""#, r#"path = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln""#));
-    assert!(p[0].starts_with("identities.pod.path: this looks like a token"), "{p:?}");
+    let p = problems(&with(
+        r#"path = "env:AWS_WEB_IDENTITY_TOKEN_FILE""#,
+        r#"path = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln""#,
+    ));
+    assert!(
+        p[0].starts_with("identities.pod.path: this looks like a token"),
+        "{p:?}"
+    );
 }
 
 #[test]
@@ -118,7 +178,10 @@ fn typos_in_keys_and_kinds_are_errors_not_ignored() {
 #[test]
 fn token_lifetimes_stay_short() {
     let p = problems(&with(r#"ttl = "5m""#, r#"ttl = "1day""#));
-    assert_eq!(p, vec!["identities.deploy.ttl: tokens must live between 1 minute and 1 hour"]);
+    assert_eq!(
+        p,
+        vec!["identities.deploy.ttl: tokens must live between 1 minute and 1 hour"]
+    );
     let p = problems(&with(r#"ttl = "5m""#, r#"ttl = "soon""#));
     assert!(p[0].contains("\"soon\" is not a duration"), "{p:?}");
 }
@@ -131,9 +194,13 @@ fn fedsync_marks_cannot_be_set_as_user_tags() {
 
 #[test]
 fn all_problems_are_reported_at_once() {
-    let text = with(r#"identity = "deploy""#, r#"identity = "nobody""#).replace(r#"source = "main""#, r#"source = "none""#);
+    let text = with(r#"identity = "deploy""#, r#"identity = "nobody""#)
+        .replace(r#"source = "main""#, r#"source = "none""#);
     let err = Config::parse(&text, "fedsync.toml").unwrap_err();
     assert_eq!(err.problems.len(), 2);
     let shown = err.to_string();
-    assert!(shown.starts_with("invalid configuration fedsync.toml:\n  "), "{shown}");
+    assert!(
+        shown.starts_with("invalid configuration fedsync.toml:\n  "),
+        "{shown}"
+    );
 }

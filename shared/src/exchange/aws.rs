@@ -11,6 +11,7 @@ use aws_credential_types::provider::{ProvideCredentials, error::CredentialsError
 use aws_sdk_sts::config::{BehaviorVersion, Region};
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 /// Temporary role credentials.
@@ -37,11 +38,14 @@ pub struct AwsExchange {
     sts: aws_sdk_sts::Client,
     cache: Arc<CredentialCache<AwsCredentials>>,
     key: CacheKey,
+    exchanges: AtomicU64,
 }
 
 impl fmt::Debug for AwsExchange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AwsExchange").field("role_arn", &self.role_arn).finish_non_exhaustive()
+        f.debug_struct("AwsExchange")
+            .field("role_arn", &self.role_arn)
+            .finish_non_exhaustive()
     }
 }
 
@@ -75,6 +79,7 @@ impl AwsExchange {
             sts: aws_sdk_sts::Client::from_conf(sts.build()),
             cache,
             key,
+            exchanges: AtomicU64::new(0),
         }
     }
 
@@ -89,6 +94,7 @@ impl AwsExchange {
     }
 
     async fn exchange(&self) -> Result<AwsCredentials, Failure> {
+        self.exchanges.fetch_add(1, Ordering::Relaxed);
         let token = self.identity.token(&self.audience).await?;
         let result = self
             .sts
@@ -104,7 +110,10 @@ impl AwsExchange {
             Err(e) => return Err(self.explain(&AwsError::from_sdk(&e), &token)),
         };
         let c = output.credentials.ok_or_else(|| {
-            Failure::new(FailureClass::Unavailable, "AWS STS answered without credentials")
+            Failure::new(
+                FailureClass::Unavailable,
+                "AWS STS answered without credentials",
+            )
         })?;
         let expires_at = SystemTime::try_from(c.expiration).unwrap_or_else(|_| SystemTime::now());
         tracing::info!(
@@ -132,7 +141,10 @@ impl AwsExchange {
         let issuer_host = presented
             .iss
             .as_deref()
-            .map(|i| i.trim_start_matches("https://").trim_start_matches("http://"))
+            .map(|i| {
+                i.trim_start_matches("https://")
+                    .trim_start_matches("http://")
+            })
             .unwrap_or("<issuer>");
         let hint = match err.code.as_deref() {
             Some("AccessDenied") => format!(
@@ -195,8 +207,8 @@ impl ProvideCredentials for CachedRoleCredentials {
 }
 
 impl AwsExchange {
-    /// Exchanges started for this role and identity in this process.
-    pub async fn exchanges(&self) -> u64 {
-        self.cache.exchanges(&self.key).await
+    /// Exchanges this destination started in this process.
+    pub fn exchanges(&self) -> u64 {
+        self.exchanges.load(Ordering::Relaxed)
     }
 }

@@ -52,7 +52,9 @@ pub struct CredentialCache<C> {
 
 impl<C> Default for CredentialCache<C> {
     fn default() -> Self {
-        CredentialCache { slots: Mutex::new(HashMap::new()) }
+        CredentialCache {
+            slots: Mutex::new(HashMap::new()),
+        }
     }
 }
 
@@ -96,7 +98,10 @@ impl<C: Clone + Expiring> CredentialCache<C> {
         match exchange().await {
             Ok(credentials) => {
                 let refresh_at = refresh_time(now, credentials.expires_at());
-                slot.value = Some(Cached { credentials: credentials.clone(), refresh_at });
+                slot.value = Some(Cached {
+                    credentials: credentials.clone(),
+                    refresh_at,
+                });
                 slot.failure = None;
                 slot.consecutive_failures = 0;
                 Ok((credentials, true))
@@ -155,7 +160,12 @@ mod tests {
     }
 
     fn key() -> CacheKey {
-        CacheKey { identity: "i".into(), principal: "p".into(), audience: "a".into(), scope: "s".into() }
+        CacheKey {
+            identity: "i".into(),
+            principal: "p".into(),
+            audience: "a".into(),
+            scope: "s".into(),
+        }
     }
 
     #[tokio::test]
@@ -191,7 +201,10 @@ mod tests {
         // 10 s of lifetime: refreshed 2 s ahead, so usable for 8 s.
         let short = || async { Ok(Creds(1, SystemTime::now() + Duration::from_secs(10))) };
         assert!(cache.get(&key(), short).await.unwrap().1);
-        assert!(!cache.get(&key(), short).await.unwrap().1, "fresh: served from the cache");
+        assert!(
+            !cache.get(&key(), short).await.unwrap().1,
+            "fresh: served from the cache"
+        );
         // Already inside the refresh window: a new exchange.
         let cache = CredentialCache::<Creds>::default();
         let nearly = || async { Ok(Creds(2, SystemTime::now() + Duration::from_millis(100))) };
@@ -210,8 +223,15 @@ mod tests {
             calls.fetch_add(1, Ordering::SeqCst);
             Ok(Creds(3, SystemTime::now() + Duration::from_secs(3600)))
         };
-        assert_eq!(cache.get(&key(), counted).await.unwrap_err().message, "refused");
-        assert_eq!(calls.load(Ordering::SeqCst), 0, "within the backoff no new exchange");
+        assert_eq!(
+            cache.get(&key(), counted).await.unwrap_err().message,
+            "refused"
+        );
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            0,
+            "within the backoff no new exchange"
+        );
         tokio::time::sleep(FIRST_BACKOFF + Duration::from_millis(50)).await;
         assert_eq!(cache.get(&key(), counted).await.unwrap().0.0, 3);
         assert_eq!(calls.load(Ordering::SeqCst), 1);

@@ -14,7 +14,9 @@ pub struct FileToken {
 
 impl FileToken {
     pub fn new(path: &str) -> Self {
-        FileToken { path: path.to_string() }
+        FileToken {
+            path: path.to_string(),
+        }
     }
 
     fn resolve_path(&self) -> Result<String, Failure> {
@@ -32,7 +34,10 @@ impl TokenSource for FileToken {
     async fn token(&self, _audience: &str) -> Result<IdentityToken, Failure> {
         let path = self.resolve_path()?;
         let text = tokio::fs::read_to_string(&path).await.map_err(|e| {
-            Failure::new(FailureClass::Auth, format!("cannot read the identity token file {path}: {e}"))
+            Failure::new(
+                FailureClass::Auth,
+                format!("cannot read the identity token file {path}: {e}"),
+            )
         })?;
         let jwt = text.trim();
         if jwt.split('.').count() != 3 {
@@ -63,11 +68,24 @@ mod tests {
         };
         std::fs::write(&path, jwt("first") + "\n").unwrap();
         let source = FileToken::new(path.to_str().unwrap());
-        assert_eq!(source.token("x").await.unwrap().claims.sub.as_deref(), Some("first"));
+        assert_eq!(
+            source.token("x").await.unwrap().claims.sub.as_deref(),
+            Some("first")
+        );
         std::fs::write(&path, jwt("second")).unwrap();
-        assert_eq!(source.token("x").await.unwrap().claims.sub.as_deref(), Some("second"));
+        assert_eq!(
+            source.token("x").await.unwrap().claims.sub.as_deref(),
+            Some("second")
+        );
         std::fs::write(&path, "not a token").unwrap();
-        assert!(source.token("x").await.unwrap_err().message.contains("does not hold a JWT"));
+        assert!(
+            source
+                .token("x")
+                .await
+                .unwrap_err()
+                .message
+                .contains("does not hold a JWT")
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

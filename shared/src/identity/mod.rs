@@ -23,8 +23,12 @@ pub struct IdentityToken {
 impl IdentityToken {
     /// Wraps a JWT, reading its claims so that failures can say what was presented.
     pub fn new(jwt: String) -> Self {
-        let claims = jsonwebtoken::dangerous::insecure_decode_claims::<Claims>(&jwt).unwrap_or_default();
-        IdentityToken { jwt: SecretBox::new(jwt.into_boxed_str()), claims }
+        let claims =
+            jsonwebtoken::dangerous::insecure_decode_claims::<Claims>(&jwt).unwrap_or_default();
+        IdentityToken {
+            jwt: SecretBox::new(jwt.into_boxed_str()),
+            claims,
+        }
     }
 
     /// The token itself; only ever sent to a token endpoint, never logged.
@@ -35,7 +39,9 @@ impl IdentityToken {
 
 impl fmt::Debug for IdentityToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IdentityToken").field("claims", &self.claims).finish_non_exhaustive()
+        f.debug_struct("IdentityToken")
+            .field("claims", &self.claims)
+            .finish_non_exhaustive()
     }
 }
 

@@ -42,7 +42,12 @@ impl SigningKey {
     }
 
     /// Loads an RSA (RS256) or P-256 (ES256) private key in PEM (PKCS#8, or PKCS#1 for RSA).
-    pub fn from_pem(pem: &[u8], issuer: &str, subject: &str, ttl: Duration) -> Result<Self, Failure> {
+    pub fn from_pem(
+        pem: &[u8],
+        issuer: &str,
+        subject: &str,
+        ttl: Duration,
+    ) -> Result<Self, Failure> {
         let (key, algorithm) = match EncodingKey::from_rsa_pem(pem) {
             Ok(k) => (k, Algorithm::RS256),
             Err(_) => match EncodingKey::from_ec_pem(pem) {
@@ -56,7 +61,10 @@ impl SigningKey {
             },
         };
         let bad = |e: jsonwebtoken::errors::Error| {
-            Failure::new(FailureClass::BadInput, format!("the signing key cannot be used: {e}"))
+            Failure::new(
+                FailureClass::BadInput,
+                format!("the signing key cannot be used: {e}"),
+            )
         };
         let mut public = Jwk::from_encoding_key(&key, algorithm).map_err(bad)?;
         let kid = public.thumbprint(ThumbprintHash::SHA256).map_err(bad)?;
@@ -85,7 +93,10 @@ impl SigningKey {
 
     /// Signs a token for `audience` valid from now for the configured lifetime.
     pub fn sign(&self, audience: &str) -> Result<IdentityToken, Failure> {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
         let claims = TokenClaims {
             iss: &self.issuer,
             sub: &self.subject,
@@ -97,8 +108,9 @@ impl SigningKey {
         };
         let mut header = Header::new(self.algorithm);
         header.kid = Some(self.kid.clone());
-        let jwt = jsonwebtoken::encode(&header, &claims, &self.key)
-            .map_err(|e| Failure::new(FailureClass::BadInput, format!("cannot sign a token: {e}")))?;
+        let jwt = jsonwebtoken::encode(&header, &claims, &self.key).map_err(|e| {
+            Failure::new(FailureClass::BadInput, format!("cannot sign a token: {e}"))
+        })?;
         Ok(IdentityToken::new(jwt))
     }
 }
@@ -133,14 +145,26 @@ pub(crate) mod tests {
         };
         use base64::Engine as _;
         let b64 = base64::engine::general_purpose::STANDARD.encode(&der);
-        let body: Vec<_> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
-        format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", body.join("\n"))
+        let body: Vec<_> = b64
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            body.join("\n")
+        )
     }
 
     fn round_trip(algorithm: Algorithm) {
         let pem = generated_pem(algorithm);
-        let key = SigningKey::from_pem(pem.as_bytes(), "https://issuer.test", "fedsync:test", Duration::from_secs(300))
-            .unwrap();
+        let key = SigningKey::from_pem(
+            pem.as_bytes(),
+            "https://issuer.test",
+            "fedsync:test",
+            Duration::from_secs(300),
+        )
+        .unwrap();
         assert_eq!(key.algorithm, algorithm);
         let token = key.sign("sts.amazonaws.com").unwrap();
         let header = jsonwebtoken::decode_header(token.expose()).unwrap();
@@ -151,15 +175,22 @@ pub(crate) mod tests {
         validation.set_audience(&["sts.amazonaws.com"]);
         validation.set_issuer(&["https://issuer.test"]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "sub", "aud"]);
-        let data = jsonwebtoken::decode::<serde_json::Value>(token.expose(), &decoding, &validation).unwrap();
+        let data =
+            jsonwebtoken::decode::<serde_json::Value>(token.expose(), &decoding, &validation)
+                .unwrap();
         let c = data.claims;
         assert_eq!(c["sub"], "fedsync:test");
         assert_eq!(c["exp"].as_u64().unwrap() - c["iat"].as_u64().unwrap(), 300);
         assert_eq!(c["jti"].as_str().unwrap().len(), 36);
         let other = key.sign("sts.amazonaws.com").unwrap();
-        let other_claims = jsonwebtoken::dangerous::insecure_decode_claims::<serde_json::Value>(other.expose()).unwrap();
+        let other_claims =
+            jsonwebtoken::dangerous::insecure_decode_claims::<serde_json::Value>(other.expose())
+                .unwrap();
         assert_ne!(other_claims["jti"], c["jti"], "every token has its own jti");
-        assert_eq!(token.claims.to_string(), "issuer \"https://issuer.test\", subject \"fedsync:test\", audience \"sts.amazonaws.com\"");
+        assert_eq!(
+            token.claims.to_string(),
+            "issuer \"https://issuer.test\", subject \"fedsync:test\", audience \"sts.amazonaws.com\""
+        );
     }
 
     #[test]
@@ -174,7 +205,13 @@ pub(crate) mod tests {
 
     #[test]
     fn garbage_is_refused_with_a_clear_error() {
-        let err = SigningKey::from_pem(b"not a key", "https://i", "s", Duration::from_secs(60)).err().unwrap();
-        assert!(err.message.contains("neither an RSA nor a P-256"), "{}", err.message);
+        let err = SigningKey::from_pem(b"not a key", "https://i", "s", Duration::from_secs(60))
+            .err()
+            .unwrap();
+        assert!(
+            err.message.contains("neither an RSA nor a P-256"),
+            "{}",
+            err.message
+        );
     }
 }

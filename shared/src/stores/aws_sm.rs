@@ -19,7 +19,11 @@ use std::sync::Arc;
 
 /// Secrets Manager names: ASCII letters, digits and `/_+=.@-`; 512 accepted on
 /// input, but only 256 come back in responses, so fedsync stays within 256.
-pub const NAME_RULES: NameRules = NameRules { store: "AWS Secrets Manager", extra_chars: "/_+=.@-", max_len: 256 };
+pub const NAME_RULES: NameRules = NameRules {
+    store: "AWS Secrets Manager",
+    extra_chars: "/_+=.@-",
+    max_len: 256,
+};
 
 /// `SecretString` / `SecretBinary` limit.
 pub const MAX_VALUE_BYTES: usize = 65_536;
@@ -43,36 +47,57 @@ impl AwsSmSource {
         if let Some(e) = endpoint {
             loader = loader.endpoint_url(e);
         }
-        AwsSmSource { client: Client::new(&loader.load().await) }
+        AwsSmSource {
+            client: Client::new(&loader.load().await),
+        }
     }
 }
 
 /// Secrets Manager reports a secret scheduled for deletion with this code and text.
 fn is_marked_for_deletion(e: &AwsError) -> bool {
-    e.is("InvalidRequestException") && e.message.as_deref().is_some_and(|m| m.contains("marked for deletion"))
+    e.is("InvalidRequestException")
+        && e.message
+            .as_deref()
+            .is_some_and(|m| m.contains("marked for deletion"))
 }
 
 #[async_trait::async_trait]
 impl Source for AwsSmSource {
     async fn read(&self, secret: &str) -> Result<Option<SourceSecret>, Failure> {
-        let out = match self.client.get_secret_value().secret_id(secret).send().await {
+        let out = match self
+            .client
+            .get_secret_value()
+            .secret_id(secret)
+            .send()
+            .await
+        {
             Ok(out) => out,
             Err(e) => {
                 let e = AwsError::from_sdk(&e);
                 if e.class == FailureClass::NotFound || is_marked_for_deletion(&e) {
                     return Ok(None);
                 }
-                return Err(e.into_failure(format_args!("reading source secret {secret:?} from AWS Secrets Manager")));
+                return Err(e.into_failure(format_args!(
+                    "reading source secret {secret:?} from AWS Secrets Manager"
+                )));
             }
         };
         let value = match (out.secret_string, out.secret_binary) {
             (Some(s), _) => SecretValue::text(s),
             (None, Some(b)) => SecretValue::binary(b.into_inner()),
             (None, None) => {
-                return Err(Failure::new(FailureClass::BadInput, format!("source secret {secret:?} has no value")));
+                return Err(Failure::new(
+                    FailureClass::BadInput,
+                    format!("source secret {secret:?} has no value"),
+                ));
             }
         };
-        let missing = |what| Failure::new(FailureClass::Unavailable, format!("GetSecretValue answered without {what}"));
+        let missing = |what| {
+            Failure::new(
+                FailureClass::Unavailable,
+                format!("GetSecretValue answered without {what}"),
+            )
+        };
         Ok(Some(SourceSecret {
             name: out.name.ok_or_else(|| missing("Name"))?,
             version: out.version_id.ok_or_else(|| missing("VersionId"))?,
@@ -83,9 +108,11 @@ impl Source for AwsSmSource {
     async fn current_version(&self, secret: &str) -> Result<Option<String>, Failure> {
         match self.client.describe_secret().secret_id(secret).send().await {
             Ok(out) if out.deleted_date.is_some() => Ok(None),
-            Ok(out) => Ok(out.version_ids_to_stages.unwrap_or_default().into_iter().find_map(|(id, stages)| {
-                stages.iter().any(|s| s == "AWSCURRENT").then_some(id)
-            })),
+            Ok(out) => Ok(out
+                .version_ids_to_stages
+                .unwrap_or_default()
+                .into_iter()
+                .find_map(|(id, stages)| stages.iter().any(|s| s == "AWSCURRENT").then_some(id))),
             Err(e) => {
                 let e = AwsError::from_sdk(&e);
                 if e.class == FailureClass::NotFound {
@@ -136,10 +163,23 @@ impl AwsSmDestination {
     /// destination, name), so the same write retried is recognized by AWS.
     fn request_token(&self, name: &str, marks: &Marks) -> String {
         let digest = Sha256::digest(
-            [marks.source_ref.as_str(), &marks.source_version, &self.destination, name].join("\0"),
+            [
+                marks.source_ref.as_str(),
+                &marks.source_version,
+                &self.destination,
+                name,
+            ]
+            .join("\0"),
         );
         let h = hex(&digest[..16]);
-        format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+        format!(
+            "{}-{}-{}-{}-{}",
+            &h[..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..32]
+        )
     }
 
     /// Runs a call with role credentials; if AWS says they expired, exchange once more and retry once.
@@ -148,12 +188,18 @@ impl AwsSmDestination {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, AwsError>>,
     {
-        self.exchange.credentials().await.map_err(AwsCallError::Exchange)?;
+        self.exchange
+            .credentials()
+            .await
+            .map_err(AwsCallError::Exchange)?;
         match call().await {
             Err(e) if e.is_expired_credential() => {
                 tracing::warn!(destination = %self.destination, "AWS refused the cached credentials as expired; exchanging again");
                 self.exchange.invalidate().await;
-                self.exchange.credentials().await.map_err(AwsCallError::Exchange)?;
+                self.exchange
+                    .credentials()
+                    .await
+                    .map_err(AwsCallError::Exchange)?;
                 call().await.map_err(AwsCallError::Aws)
             }
             other => other.map_err(AwsCallError::Aws),
@@ -189,41 +235,67 @@ impl Destination for AwsSmDestination {
     async fn inspect(&self, name: &str) -> Result<DestinationState, Failure> {
         let described = self
             .with_credentials(|| async {
-                self.client.describe_secret().secret_id(name).send().await.map_err(|e| AwsError::from_sdk(&e))
+                self.client
+                    .describe_secret()
+                    .secret_id(name)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk(&e))
             })
             .await;
         let out = match described {
             Ok(out) => out,
-            Err(AwsCallError::Aws(e)) if e.class == FailureClass::NotFound => return Ok(DestinationState::Absent),
+            Err(AwsCallError::Aws(e)) if e.class == FailureClass::NotFound => {
+                return Ok(DestinationState::Absent);
+            }
             Err(e) => return Err(e.into_failure(format_args!("describing {name:?}"))),
         };
         if out.deleted_date.is_some() {
             return Ok(DestinationState::PendingDeletion);
         }
         let tag = |key: &str| {
-            out.tags().iter().find(|t| t.key() == Some(key)).and_then(|t| t.value()).map(str::to_string)
+            out.tags()
+                .iter()
+                .find(|t| t.key() == Some(key))
+                .and_then(|t| t.value())
+                .map(str::to_string)
         };
         let managed = tag(TAG_MANAGED_BY).as_deref() == Some(MANAGER);
         let source_ref = tag(TAG_SOURCE).filter(|_| managed);
         // The marks count only if the current version is the one fedsync wrote for
         // them: a write whose tags landed but whose value did not is redone.
         let current = out.version_ids_to_stages().and_then(|m| {
-            m.iter().find_map(|(id, stages)| stages.iter().any(|s| s == "AWSCURRENT").then_some(id.as_str()))
+            m.iter().find_map(|(id, stages)| {
+                stages
+                    .iter()
+                    .any(|s| s == "AWSCURRENT")
+                    .then_some(id.as_str())
+            })
         });
         let marks = match (&source_ref, tag(TAG_SOURCE_VERSION)) {
             (Some(source_ref), Some(source_version)) => {
-                let marks = Marks { source_ref: source_ref.clone(), source_version };
+                let marks = Marks {
+                    source_ref: source_ref.clone(),
+                    source_version,
+                };
                 (current == Some(self.request_token(name, &marks).as_str())).then_some(marks)
             }
             _ => None,
         };
-        Ok(DestinationState::Present { managed, marks, source_ref })
+        Ok(DestinationState::Present {
+            managed,
+            marks,
+            source_ref,
+        })
     }
 
     async fn write(&self, write: Write<'_>) -> Result<(), Failure> {
         let token = self.request_token(write.name, write.marks);
         let (string, binary) = match write.value {
-            SecretValue::Text(_) => (Some(String::from_utf8_lossy(write.value.expose_bytes()).into_owned()), None),
+            SecretValue::Text(_) => (
+                Some(String::from_utf8_lossy(write.value.expose_bytes()).into_owned()),
+                None,
+            ),
             SecretValue::Binary(_) => (None, Some(Blob::new(write.value.expose_bytes()))),
         };
         if matches!(write.state, DestinationState::Absent) {
@@ -298,7 +370,7 @@ impl Destination for AwsSmDestination {
         MAX_VALUE_BYTES
     }
 
-    async fn exchanges(&self) -> u64 {
-        self.exchange.exchanges().await
+    fn exchanges(&self) -> u64 {
+        self.exchange.exchanges()
     }
 }

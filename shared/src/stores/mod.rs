@@ -73,15 +73,15 @@ pub trait Destination: Send + Sync {
     fn max_value_bytes(&self) -> usize;
 
     /// Credential exchanges this destination has caused so far in this process.
-    async fn exchanges(&self) -> u64;
+    fn exchanges(&self) -> u64;
 }
 
 /// Builds the adapter for a configured source.
 pub async fn build_source(config: &crate::config::SourceConfig) -> std::sync::Arc<dyn Source> {
     match config {
-        crate::config::SourceConfig::AwsSecretsManager { region, endpoint } => {
-            std::sync::Arc::new(aws_sm::AwsSmSource::new(region.as_deref(), endpoint.as_deref()).await)
-        }
+        crate::config::SourceConfig::AwsSecretsManager { region, endpoint } => std::sync::Arc::new(
+            aws_sm::AwsSmSource::new(region.as_deref(), endpoint.as_deref()).await,
+        ),
     }
 }
 
@@ -94,8 +94,17 @@ pub fn build_destination(
 ) -> std::sync::Arc<dyn Destination> {
     match config {
         crate::config::DestinationConfig::AwsSecretsManager(c) => {
-            let exchange = crate::exchange::aws::AwsExchange::new(&c.identity, identity, c, caches.aws.clone());
-            std::sync::Arc::new(aws_sm::AwsSmDestination::new(name, c, std::sync::Arc::new(exchange)))
+            let exchange = crate::exchange::aws::AwsExchange::new(
+                &c.identity,
+                identity,
+                c,
+                caches.aws.clone(),
+            );
+            std::sync::Arc::new(aws_sm::AwsSmDestination::new(
+                name,
+                c,
+                std::sync::Arc::new(exchange),
+            ))
         }
     }
 }

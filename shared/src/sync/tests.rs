@@ -3,17 +3,27 @@
 use super::*;
 
 fn marks(source_ref: &str, version: &str) -> Marks {
-    Marks { source_ref: source_ref.into(), source_version: version.into() }
+    Marks {
+        source_ref: source_ref.into(),
+        source_version: version.into(),
+    }
 }
 
 fn present(managed: bool, held: Option<Marks>, source_ref: Option<&str>) -> DestinationState {
-    DestinationState::Present { managed, marks: held, source_ref: source_ref.map(str::to_string) }
+    DestinationState::Present {
+        managed,
+        marks: held,
+        source_ref: source_ref.map(str::to_string),
+    }
 }
 
 #[test]
 fn absent_is_always_written() {
     for policy in [Overwrite::Managed, Overwrite::Always, Overwrite::IfAbsent] {
-        assert_eq!(decide(&DestinationState::Absent, &marks("s:a", "v2"), policy), Decision::Write);
+        assert_eq!(
+            decide(&DestinationState::Absent, &marks("s:a", "v2"), policy),
+            Decision::Write
+        );
     }
 }
 
@@ -21,18 +31,31 @@ fn absent_is_always_written() {
 fn the_same_source_version_is_unchanged_under_every_policy() {
     let held = present(true, Some(marks("s:a", "v2")), Some("s:a"));
     for policy in [Overwrite::Managed, Overwrite::Always, Overwrite::IfAbsent] {
-        assert_eq!(decide(&held, &marks("s:a", "v2"), policy), Decision::Unchanged);
+        assert_eq!(
+            decide(&held, &marks("s:a", "v2"), policy),
+            Decision::Unchanged
+        );
     }
     let older = present(true, Some(marks("s:a", "v1")), Some("s:a"));
-    assert_eq!(decide(&older, &marks("s:a", "v2"), Overwrite::Managed), Decision::Write);
+    assert_eq!(
+        decide(&older, &marks("s:a", "v2"), Overwrite::Managed),
+        Decision::Write
+    );
 }
 
 #[test]
 fn unmanaged_secrets_are_left_alone_unless_always() {
     let foreign = present(false, None, None);
-    assert!(matches!(decide(&foreign, &marks("s:a", "v1"), Overwrite::Managed), Decision::Skip(r) if r.contains("does not manage")));
-    assert!(matches!(decide(&foreign, &marks("s:a", "v1"), Overwrite::IfAbsent), Decision::Skip(r) if r.contains("if-absent")));
-    assert_eq!(decide(&foreign, &marks("s:a", "v1"), Overwrite::Always), Decision::Write);
+    assert!(
+        matches!(decide(&foreign, &marks("s:a", "v1"), Overwrite::Managed), Decision::Skip(r) if r.contains("does not manage"))
+    );
+    assert!(
+        matches!(decide(&foreign, &marks("s:a", "v1"), Overwrite::IfAbsent), Decision::Skip(r) if r.contains("if-absent"))
+    );
+    assert_eq!(
+        decide(&foreign, &marks("s:a", "v1"), Overwrite::Always),
+        Decision::Write
+    );
 }
 
 #[test]
@@ -49,8 +72,14 @@ fn a_name_managed_for_another_source_is_a_collision() {
 
 #[test]
 fn a_name_pending_deletion_is_a_conflict_that_says_what_to_do() {
-    match decide(&DestinationState::PendingDeletion, &marks("s:a", "v1"), Overwrite::Always) {
-        Decision::Fail(f) => assert!(f.class == FailureClass::Conflict && f.message.contains("restore it")),
+    match decide(
+        &DestinationState::PendingDeletion,
+        &marks("s:a", "v1"),
+        Overwrite::Always,
+    ) {
+        Decision::Fail(f) => {
+            assert!(f.class == FailureClass::Conflict && f.message.contains("restore it"))
+        }
         d => panic!("{d:?}"),
     }
 }
@@ -58,9 +87,23 @@ fn a_name_pending_deletion_is_a_conflict_that_says_what_to_do() {
 #[test]
 fn key_granularity_splits_json_objects_only() {
     let keys = split_keys(&SecretValue::text(r#"{"user":"app","port":5432}"#)).unwrap();
-    let shown: Vec<_> = keys.iter().map(|(k, v)| (k.as_str(), String::from_utf8(v.expose_bytes().to_vec()).unwrap())).collect();
-    assert_eq!(shown, vec![("port", "5432".to_string()), ("user", "app".to_string())]);
+    let shown: Vec<_> = keys
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str(),
+                String::from_utf8(v.expose_bytes().to_vec()).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        vec![("port", "5432".to_string()), ("user", "app".to_string())]
+    );
     let err = split_keys(&SecretValue::text("plain")).unwrap_err();
     assert_eq!(err.class, FailureClass::BadInput);
-    assert!(!err.message.contains("plain"), "the value never appears in an error");
+    assert!(
+        !err.message.contains("plain"),
+        "the value never appears in an error"
+    );
 }

@@ -24,7 +24,10 @@ pub fn parse(event: &Value, config: &Config) -> Result<Option<SecretChange>, Fai
         tracing::info!(source = %event.source, detail_type = %event.detail_type, "ignoring an event that is not from Secrets Manager");
         return Ok(None);
     }
-    let detail = event.detail.as_object().ok_or_else(|| malformed("\"detail\" is not an object"))?;
+    let detail = event
+        .detail
+        .as_object()
+        .ok_or_else(|| malformed("\"detail\" is not an object"))?;
     let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
     let at = |path: &[&str]| {
         let mut v = detail.get(path[0]);
@@ -36,14 +39,20 @@ pub fn parse(event: &Value, config: &Config) -> Result<Option<SecretChange>, Fai
 
     let (kind, secret, version) = match event.detail_type.as_str() {
         API_CALL | SERVICE_EVENT => {
-            let name = at(&["eventName"]).ok_or_else(|| malformed("\"detail.eventName\" is missing"))?;
+            let name =
+                at(&["eventName"]).ok_or_else(|| malformed("\"detail.eventName\" is missing"))?;
             if let Some(code) = at(&["errorCode"]) {
                 tracing::info!(event_name = %name, error_code = %code, "ignoring a failed API call");
                 return Ok(None);
             }
             let kind = match name.as_str() {
-                "CreateSecret" | "PutSecretValue" | "UpdateSecret" | "RestoreSecret" | "UpdateSecretVersionStage"
-                | "RotationSucceeded" | "ReplicateSecretToRegions" => ChangeKind::Upsert,
+                "CreateSecret"
+                | "PutSecretValue"
+                | "UpdateSecret"
+                | "RestoreSecret"
+                | "UpdateSecretVersionStage"
+                | "RotationSucceeded"
+                | "ReplicateSecretToRegions" => ChangeKind::Upsert,
                 "DeleteSecret" => ChangeKind::Delete,
                 other => {
                     tracing::info!(event_name = %other, "ignoring a Secrets Manager event that changes no value");
@@ -57,11 +66,13 @@ pub fn parse(event: &Value, config: &Config) -> Result<Option<SecretChange>, Fai
                 .or_else(|| at(&["requestParameters", "secretId"]))
                 .or_else(|| at(&["requestParameters", "name"]))
                 .ok_or_else(|| malformed(format!("the {name} event names no secret (detail.requestParameters.secretId, detail.responseElements.arn)")))?;
-            let version = at(&["responseElements", "versionId"]).or_else(|| at(&["requestParameters", "clientRequestToken"]));
+            let version = at(&["responseElements", "versionId"])
+                .or_else(|| at(&["requestParameters", "clientRequestToken"]));
             (kind, secret, version)
         }
         LABEL_UPDATED => {
-            let label = at(&["labelUpdated"]).ok_or_else(|| malformed("\"detail.labelUpdated\" is missing"))?;
+            let label = at(&["labelUpdated"])
+                .ok_or_else(|| malformed("\"detail.labelUpdated\" is missing"))?;
             if label != "AWSCURRENT" {
                 tracing::info!(label = %label, "ignoring a label move that does not change the current value");
                 return Ok(None);
@@ -71,7 +82,11 @@ pub fn parse(event: &Value, config: &Config) -> Result<Option<SecretChange>, Fai
                 .as_ref()
                 .and_then(|r| r.first().cloned())
                 .or_else(|| at(&["name"]))
-                .ok_or_else(|| malformed("the Secret Label Updated event names no secret (resources, detail.name)"))?;
+                .ok_or_else(|| {
+                    malformed(
+                        "the Secret Label Updated event names no secret (resources, detail.name)",
+                    )
+                })?;
             (ChangeKind::Upsert, secret, at(&["versionId"]))
         }
         other => {
@@ -92,7 +107,10 @@ pub fn parse(event: &Value, config: &Config) -> Result<Option<SecretChange>, Fai
         secret: secret_name(&secret).to_string(),
         version,
         kind,
-        observed_at: event.time.map(SystemTime::from).unwrap_or_else(SystemTime::now),
+        observed_at: event
+            .time
+            .map(SystemTime::from)
+            .unwrap_or_else(SystemTime::now),
     }))
 }
 
@@ -102,7 +120,9 @@ fn source_for(config: &Config, region: Option<&str>) -> Option<String> {
     let host_region = std::env::var("AWS_REGION").ok();
     let mut fallback = None;
     for (name, source) in &config.sources {
-        let SourceConfig::AwsSecretsManager { region: configured, .. } = source;
+        let SourceConfig::AwsSecretsManager {
+            region: configured, ..
+        } = source;
         match configured.as_deref().or(host_region.as_deref()) {
             Some(r) if Some(r) == region => return Some(name.clone()),
             None => fallback = fallback.or(Some(name.clone())),
@@ -119,11 +139,21 @@ pub fn secret_name(id: &str) -> &str {
     };
     // AWS appends '-' and six random characters to the name in every full ARN.
     match resource.len().checked_sub(7) {
-        Some(cut) if resource.as_bytes()[cut] == b'-' && resource[cut + 1..].bytes().all(|b| b.is_ascii_alphanumeric()) => {
+        Some(cut)
+            if resource.as_bytes()[cut] == b'-'
+                && resource[cut + 1..]
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric()) =>
+        {
             &resource[..cut]
         }
         _ => resource,
     }
+}
+
+/// Parses and syncs one EventBridge event.
+pub async fn handle(engine: &crate::sync::Engine, event: &Value) -> super::Handled {
+    super::handle(engine, parse(event, engine.config())).await
 }
 
 #[cfg(test)]

@@ -8,5 +8,53 @@ use crate::report::{Failure, FailureClass};
 
 /// A malformed event: what is wrong and where.
 pub(crate) fn malformed(what: impl Into<String>) -> Failure {
-    Failure::new(FailureClass::BadInput, format!("malformed event: {}", what.into()))
+    Failure::new(
+        FailureClass::BadInput,
+        format!("malformed event: {}", what.into()),
+    )
+}
+
+/// What became of one delivered event.
+#[derive(Debug)]
+pub enum Handled {
+    /// Not a change fedsync acts on.
+    Ignored,
+    /// Malformed or unusable: never retried.
+    Rejected(Failure),
+    /// Synced; the report says how each destination fared.
+    Synced(crate::report::Report),
+}
+
+impl Handled {
+    /// Whether the platform should deliver the event again.
+    pub fn needs_retry(&self) -> bool {
+        matches!(self, Handled::Synced(r) if r.needs_retry())
+    }
+
+    /// The machine-readable answer (no secret value can be in it).
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Handled::Ignored => serde_json::json!({"status": "ignored"}),
+            Handled::Rejected(f) => serde_json::json!({"status": "rejected", "error": f}),
+            Handled::Synced(r) => serde_json::json!({"status": "processed", "report": r}),
+        }
+    }
+}
+
+/// Syncs the change a trigger parsed, logging what happened.
+pub(crate) async fn handle(
+    engine: &crate::sync::Engine,
+    parsed: Result<Option<crate::event::SecretChange>, Failure>,
+) -> Handled {
+    match parsed {
+        Ok(None) => Handled::Ignored,
+        Err(f) => {
+            tracing::error!(error = %f, "rejected an event that cannot be processed; it will not be retried");
+            Handled::Rejected(f)
+        }
+        Ok(Some(change)) => {
+            tracing::info!(source = %change.source, secret = %change.secret, kind = ?change.kind, "change received");
+            Handled::Synced(engine.sync(&change).await)
+        }
+    }
 }

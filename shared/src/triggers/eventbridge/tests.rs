@@ -20,7 +20,9 @@ fn sample(name: &str) -> Value {
 }
 
 fn change(name: &str) -> SecretChange {
-    parse(&sample(name), &config()).unwrap().unwrap_or_else(|| panic!("{name} should be a change"))
+    parse(&sample(name), &config())
+        .unwrap()
+        .unwrap_or_else(|| panic!("{name} should be a change"))
 }
 
 #[test]
@@ -34,21 +36,36 @@ fn every_value_changing_event_names_the_secret_by_name() {
         "eventbridge-secret-label-updated.json",
     ] {
         let c = change(file);
-        assert_eq!((c.source.as_str(), c.secret.as_str(), c.kind), ("main", "prod/app/db", ChangeKind::Upsert), "{file}");
+        assert_eq!(
+            (c.source.as_str(), c.secret.as_str(), c.kind),
+            ("main", "prod/app/db", ChangeKind::Upsert),
+            "{file}"
+        );
     }
-    assert_eq!(change("eventbridge-put-secret-value.json").version.as_deref(), Some("0f0e5a2c-7a55-4e0e-9d5a-1d7b0e6c9f11"));
+    assert_eq!(
+        change("eventbridge-put-secret-value.json")
+            .version
+            .as_deref(),
+        Some("0f0e5a2c-7a55-4e0e-9d5a-1d7b0e6c9f11")
+    );
     assert_eq!(change("eventbridge-rotation-succeeded.json").version, None);
 }
 
 #[test]
 fn delete_is_a_delete() {
     let c = change("eventbridge-delete-secret.json");
-    assert_eq!((c.secret.as_str(), c.kind), ("prod/app/db", ChangeKind::Delete));
+    assert_eq!(
+        (c.secret.as_str(), c.kind),
+        ("prod/app/db", ChangeKind::Delete)
+    );
 }
 
 #[test]
 fn unrelated_and_metadata_events_are_no_ops() {
-    for file in ["eventbridge-unrelated.json", "eventbridge-tag-resource.json"] {
+    for file in [
+        "eventbridge-unrelated.json",
+        "eventbridge-tag-resource.json",
+    ] {
         assert_eq!(parse(&sample(file), &config()).unwrap(), None, "{file}");
     }
     let mut label = sample("eventbridge-secret-label-updated.json");
@@ -56,14 +73,24 @@ fn unrelated_and_metadata_events_are_no_ops() {
     assert_eq!(parse(&label, &config()).unwrap(), None);
     let mut failed = sample("eventbridge-put-secret-value.json");
     failed["detail"]["errorCode"] = "AccessDenied".into();
-    assert_eq!(parse(&failed, &config()).unwrap(), None, "a failed call changed nothing");
+    assert_eq!(
+        parse(&failed, &config()).unwrap(),
+        None,
+        "a failed call changed nothing"
+    );
 }
 
 #[test]
 fn malformed_events_are_clear_bad_input_errors() {
     let cases = [
-        (serde_json::json!("just a string"), "not an EventBridge event"),
-        (serde_json::json!({"source": "aws.secretsmanager"}), "not an EventBridge event"),
+        (
+            serde_json::json!("just a string"),
+            "not an EventBridge event",
+        ),
+        (
+            serde_json::json!({"source": "aws.secretsmanager"}),
+            "not an EventBridge event",
+        ),
         (
             serde_json::json!({"source": "aws.secretsmanager", "detail-type": "AWS API Call via CloudTrail", "detail": {}}),
             "detail.eventName",
@@ -80,7 +107,11 @@ fn malformed_events_are_clear_bad_input_errors() {
     for (event, expected) in cases {
         let err = parse(&event, &config()).unwrap_err();
         assert_eq!(err.class, crate::report::FailureClass::BadInput);
-        assert!(err.message.contains(expected), "{} should mention {expected}", err.message);
+        assert!(
+            err.message.contains(expected),
+            "{} should mention {expected}",
+            err.message
+        );
     }
 }
 
@@ -94,8 +125,21 @@ fn an_event_from_a_region_no_source_covers_is_rejected() {
 
 #[test]
 fn arns_become_names() {
-    assert_eq!(secret_name("arn:aws:secretsmanager:us-east-1:1:secret:prod/db-AbCdEf"), "prod/db");
-    assert_eq!(secret_name("arn:aws:secretsmanager:us-east-1:1:secret:a-b-c-123456"), "a-b-c");
-    assert_eq!(secret_name("prod/db-AbCdEf"), "prod/db-AbCdEf", "a plain name is kept as written");
-    assert_eq!(secret_name("arn:aws:secretsmanager:us-east-1:1:secret:x"), "x");
+    assert_eq!(
+        secret_name("arn:aws:secretsmanager:us-east-1:1:secret:prod/db-AbCdEf"),
+        "prod/db"
+    );
+    assert_eq!(
+        secret_name("arn:aws:secretsmanager:us-east-1:1:secret:a-b-c-123456"),
+        "a-b-c"
+    );
+    assert_eq!(
+        secret_name("prod/db-AbCdEf"),
+        "prod/db-AbCdEf",
+        "a plain name is kept as written"
+    );
+    assert_eq!(
+        secret_name("arn:aws:secretsmanager:us-east-1:1:secret:x"),
+        "x"
+    );
 }
