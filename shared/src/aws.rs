@@ -5,6 +5,7 @@ use crate::report::{Failure, FailureClass};
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::http::Response;
+use aws_smithy_types::error::display::DisplayErrorContext;
 use std::time::Duration;
 
 /// Timeouts for every AWS call: fail fast, so retries stay inside the invocation.
@@ -62,23 +63,18 @@ pub(crate) struct AwsError {
 }
 
 impl AwsError {
-    pub fn from_sdk<E: ProvideErrorMetadata>(err: &SdkError<E, Response>) -> Self {
+    pub fn from_sdk<E>(err: &SdkError<E, Response>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
         let status = err.raw_response().map(|r| r.status().as_u16());
         let (code, message) = match err {
             SdkError::ServiceError(e) => (
                 e.err().code().map(str::to_string),
                 e.err().message().map(str::to_string),
             ),
-            SdkError::DispatchFailure(_) => (
-                None,
-                Some("the request could not be sent (connection failed)".into()),
-            ),
-            SdkError::TimeoutError(_) => (None, Some("the request timed out".into())),
-            SdkError::ResponseError(_) => (None, Some("the response could not be read".into())),
-            SdkError::ConstructionFailure(_) => {
-                (None, Some("the request could not be built".into()))
-            }
-            _ => (None, None),
+            // Transport and construction errors carry no secret value: show their causes.
+            other => (None, Some(DisplayErrorContext(other).to_string())),
         };
         let class = classify(code.as_deref(), status, err);
         AwsError {

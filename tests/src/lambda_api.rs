@@ -440,6 +440,11 @@ impl LambdaProcess {
         Self { process }
     }
 
+    /// The process id (to read its resource use from /proc).
+    pub fn id(&self) -> u32 {
+        self.process.id()
+    }
+
     /// Everything the function has written to stdout and stderr so far.
     pub fn logs(&self) -> String {
         self.process.logs()

@@ -4,6 +4,7 @@
 //! This crate deliberately does not depend on `fedsync`: the harness is independent of the
 //! code under test.
 
+pub mod clouds;
 pub mod issuer;
 pub mod lambda_api;
 pub mod moto;

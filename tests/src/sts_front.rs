@@ -11,6 +11,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use aws_sdk_sts::config::http::HttpResponse;
+use aws_sdk_sts::error::{DisplayErrorContext, SdkError};
 use aws_sdk_sts::primitives::{DateTime, DateTimeFormat};
 use axum::Router;
 use axum::body::Bytes;
@@ -321,11 +323,32 @@ async fn exchange(
         .set_policy(request.policy)
         .send()
         .await
-        .map_err(|e| {
-            let message = format!("upstream AssumeRole failed: {e:?}");
-            StsError::new(500, "InternalFailure", &message)
-        })?;
+        .map_err(upstream_error)?;
     Ok(success_xml(&assumed, &token, &audience, request_id))
+}
+
+/// moto's refusal (for example `AccessDenied` when the role's trust policy does not name
+/// the upstream user) passed on with its status, code and message. moto words it as
+/// `<ErrorResponse><Errors><Error>…`, which the SDK cannot read, so the raw body is used.
+fn upstream_error<E>(error: SdkError<E, HttpResponse>) -> StsError
+where
+    E: std::error::Error + 'static,
+{
+    let Some(response) = error.raw_response() else {
+        let message = format!(
+            "upstream AssumeRole failed: {}",
+            DisplayErrorContext(&error)
+        );
+        return StsError::new(500, "InternalFailure", &message);
+    };
+    let body = String::from_utf8_lossy(response.body().bytes().unwrap_or_default());
+    let code = xml::element_text(&body, "Code").unwrap_or_else(|| "InternalFailure".to_owned());
+    let message = xml::element_text(&body, "Message").unwrap_or_else(|| body.clone().into_owned());
+    StsError::new(
+        response.status().as_u16(),
+        &code,
+        &format!("upstream AssumeRole failed: {message}"),
+    )
 }
 
 fn check_operation(params: &HashMap<String, String>) -> Result<(), StsError> {
