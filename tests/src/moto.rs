@@ -7,8 +7,9 @@
 //!   a request without that header is taken for S3. Until IAM checking is on, the signature
 //!   itself is not checked, so setup requests carry a well-formed but unsigned header.
 //! - `POST /moto-api/reset-auth` with body `N` lets the next `N` requests through unchecked
-//!   and checks every one after them: `0` turns checking on at once. The body must be a
-//!   number (anything else is a 500). `/moto-api/` itself is never checked.
+//!   and checks every one after them: `0` turns checking on at once, `inf` turns it off.
+//!   moto parses the body as a float (`1.5` lets two through; a non-number, or a form
+//!   content type, is a 500). `/moto-api/` itself is never checked.
 //! - With checking on, moto verifies SigV4, requires the session token of temporary
 //!   credentials and applies IAM policies (an explicit Deny is a 403). For `AssumeRole` of
 //!   an existing role it also checks the role's trust policy, comparing an AWS principal
@@ -102,7 +103,7 @@ impl Moto {
     /// Creates a role with one inline policy, assumable by the admin user; returns its ARN.
     ///
     /// # Panics
-    /// After [`Moto::enable_iam_auth`]: roles are set up while checking is off.
+    /// While IAM checking is on: roles are set up while it is off.
     pub async fn create_role(&self, name: &str, policy: &Value) -> String {
         let trust = json!({
             "Version": "2012-10-17",
@@ -132,23 +133,35 @@ impl Moto {
 
     /// Turns IAM checking on for every later request (`reset-auth` with `0`).
     pub async fn enable_iam_auth(&self) {
+        self.reset_auth("0").await;
+        self.iam_auth.store(true, Ordering::SeqCst);
+    }
+
+    /// Turns IAM checking off again (`reset-auth` with `inf`), for setup in mid-test.
+    pub async fn disable_iam_auth(&self) {
+        self.reset_auth("inf").await;
+        self.iam_auth.store(false, Ordering::SeqCst);
+    }
+
+    /// `POST /moto-api/reset-auth`: moto reads the body as a float (so only `text/plain`
+    /// works: a form content type leaves the body empty and moto answers 500).
+    async fn reset_auth(&self, unchecked_requests: &str) {
         let response = self
             .http
             .post(format!("{}/moto-api/reset-auth", self.endpoint))
             .header("content-type", "text/plain")
-            .body("0")
+            .body(unchecked_requests.to_owned())
             .send()
             .await
             .expect("POST /moto-api/reset-auth");
         assert!(
             response.status().is_success(),
-            "reset-auth failed: {}",
+            "reset-auth {unchecked_requests} failed: {}",
             response.text().await.unwrap_or_default()
         );
-        self.iam_auth.store(true, Ordering::SeqCst);
     }
 
-    /// Whether [`Moto::enable_iam_auth`] was called.
+    /// Whether IAM checking is on.
     pub fn iam_auth_enabled(&self) -> bool {
         self.iam_auth.load(Ordering::SeqCst)
     }
@@ -213,7 +226,7 @@ impl Moto {
     async fn iam(&self, params: &[(&str, &str)]) -> String {
         assert!(
             !self.iam_auth_enabled(),
-            "IAM setup must happen before Moto::enable_iam_auth"
+            "IAM setup needs IAM checking off (before Moto::enable_iam_auth or after disable_iam_auth)"
         );
         iam_request(&self.http, &self.endpoint, params).await
     }

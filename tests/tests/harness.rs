@@ -284,6 +284,25 @@ async fn moto_checks_signatures_and_session_tokens_once_iam_auth_is_on() {
         .send()
         .await
         .expect("the role's own credentials work");
+
+    // Turned off, moto takes even a forged signature; turned on again, it refuses it.
+    let forged = || Credentials::new(admin.access_key_id(), "not-the-secret", None, None, "x");
+    aws.moto.disable_iam_auth().await;
+    let policy = json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "secretsmanager:ListSecrets", "Resource": "*"}],
+    });
+    let later = aws.moto.create_role("later", &policy).await;
+    assert!(later.ends_with(":role/later"), "{later}");
+    aws.moto
+        .sts_as(forged())
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap();
+    aws.moto.enable_iam_auth().await;
+    let error = aws.moto.sts_as(forged()).get_caller_identity().send().await;
+    assert_eq!(http_status(&error.unwrap_err()), Some(403));
 }
 
 #[tokio::test]
