@@ -478,15 +478,18 @@ impl LambdaProcess {
 /// If the binary has not been built.
 #[track_caller]
 pub fn workspace_binary(name: &str) -> PathBuf {
-    let test_exe = std::env::current_exe().expect("the path of the running test executable");
-    let profile_dir = test_exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test executable lives in target/PROFILE/deps");
+    let exe = std::env::current_exe().expect("the path of the running executable");
+    let exe_dir = exe.parent().expect("the executable lives in a directory");
+    // Tests live in target/PROFILE/deps, binaries (benchmarks) in target/PROFILE.
+    let profile_dir = if exe_dir.ends_with("deps") {
+        exe_dir.parent().unwrap_or(exe_dir)
+    } else {
+        exe_dir
+    };
     let binary = profile_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         binary.is_file(),
-        "binary `{name}` not found at {}: run `cargo build --workspace --bins` first",
+        "binary `{name}` not found at {}: run `cargo build --workspace --bins` (with --release for benchmarks) first",
         binary.display()
     );
     binary
