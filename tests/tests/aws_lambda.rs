@@ -4,11 +4,17 @@
 //! writes to moto's Secrets Manager in another region with IAM checking on.
 
 use fedsync_tests::clouds::{Clouds, SECRET, SUBJECT, VALUE, event};
+use fedsync_tests::lambda_api::LambdaApi;
 use fedsync_tests::sts_front::StsError;
 use serde_json::{Value, json};
 use std::time::Duration;
 
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Delivers a sample event and returns the function's successful answer.
+async fn deliver(api: &LambdaApi, file: &str) -> Value {
+    api.invoke(event(file), INVOKE_TIMEOUT).await.expect_ok()
+}
 
 /// The one destination outcome of a processed report.
 fn outcome(answer: &Value) -> &Value {
@@ -31,10 +37,7 @@ async fn a_put_secret_value_event_lands_once_tagged_in_the_destination_region() 
     let clouds = Clouds::start().await;
     let (api, process) = clouds.function(&clouds.config("", SUBJECT)).await;
 
-    let answer = api
-        .invoke(event("eventbridge-put-secret-value.json"), INVOKE_TIMEOUT)
-        .await
-        .expect_ok();
+    let answer = deliver(&api, "eventbridge-put-secret-value.json").await;
     let o = outcome(&answer);
     assert_eq!(
         (
@@ -96,7 +99,7 @@ async fn redelivery_and_a_retry_after_a_failure_leave_exactly_one_version() {
         "eventbridge-put-secret-value.json",
         "eventbridge-secret-label-updated.json",
     ] {
-        let answer = api.invoke(event(file), INVOKE_TIMEOUT).await.expect_ok();
+        let answer = deliver(&api, file).await;
         statuses.push(outcome(&answer)["status"].as_str().unwrap().to_string());
     }
     assert_eq!(statuses, ["synced", "unchanged", "unchanged"]);
@@ -106,10 +109,7 @@ async fn redelivery_and_a_retry_after_a_failure_leave_exactly_one_version() {
     drop(process);
     drop(api);
     let (api, process) = clouds.function(&clouds.config("", SUBJECT)).await;
-    let answer = api
-        .invoke(event("eventbridge-put-secret-value.json"), INVOKE_TIMEOUT)
-        .await
-        .expect_ok();
+    let answer = deliver(&api, "eventbridge-put-secret-value.json").await;
     assert_eq!(outcome(&answer)["status"], "unchanged");
     assert_eq!(clouds.versions(SECRET).await, 1);
 
@@ -123,10 +123,7 @@ async fn redelivery_and_a_retry_after_a_failure_leave_exactly_one_version() {
         .send()
         .await
         .unwrap();
-    let answer = api
-        .invoke(event("eventbridge-put-secret-value.json"), INVOKE_TIMEOUT)
-        .await
-        .expect_ok();
+    let answer = deliver(&api, "eventbridge-put-secret-value.json").await;
     assert_eq!(outcome(&answer)["status"], "synced");
     assert_eq!(clouds.versions(SECRET).await, 2);
     assert_no_leak(&process.logs());
@@ -139,10 +136,7 @@ async fn refused(destination_extra: &str, subject: &str) -> String {
         .function(&clouds.config(destination_extra, subject))
         .await;
     // A trust failure is not retryable: the invocation succeeds and reports it.
-    let answer = api
-        .invoke(event("eventbridge-put-secret-value.json"), INVOKE_TIMEOUT)
-        .await
-        .expect_ok();
+    let answer = deliver(&api, "eventbridge-put-secret-value.json").await;
     let o = outcome(&answer);
     assert_eq!(
         (
@@ -209,10 +203,7 @@ async fn a_secret_fedsync_does_not_manage_is_left_alone() {
         .unwrap();
     let (api, process) = clouds.function(&clouds.config("", SUBJECT)).await;
 
-    let answer = api
-        .invoke(event("eventbridge-put-secret-value.json"), INVOKE_TIMEOUT)
-        .await
-        .expect_ok();
+    let answer = deliver(&api, "eventbridge-put-secret-value.json").await;
     let o = outcome(&answer);
     assert_eq!(o["status"], "skipped", "{answer:#}");
     assert!(
@@ -237,10 +228,7 @@ async fn unrelated_events_are_ignored_and_malformed_ones_rejected_without_retry(
     let clouds = Clouds::start().await;
     let (api, process) = clouds.function(&clouds.config("", SUBJECT)).await;
 
-    let answer = api
-        .invoke(event("eventbridge-unrelated.json"), INVOKE_TIMEOUT)
-        .await
-        .expect_ok();
+    let answer = deliver(&api, "eventbridge-unrelated.json").await;
     assert_eq!(answer, json!({"status": "ignored"}));
     let answer = api.invoke(json!({"source": "aws.secretsmanager", "detail-type": "AWS API Call via CloudTrail", "detail": {"eventName": "PutSecretValue"}}), INVOKE_TIMEOUT).await.expect_ok();
     assert_eq!(answer["status"], "rejected", "{answer:#}");
