@@ -1,5 +1,5 @@
 //! AWS SDK plumbing shared by the STS exchange and the Secrets Manager adapter:
-//! timeouts, endpoint overrides, and the classification of SDK errors.
+//! timeouts, and the classification and description of SDK errors.
 
 use crate::report::{Failure, FailureClass};
 use aws_config::timeout::TimeoutConfig;
@@ -73,6 +73,8 @@ impl AwsError {
                 e.err().code().map(str::to_string),
                 e.err().message().map(str::to_string),
             ),
+            // A response that cannot be parsed may be a secret value: never quote it.
+            SdkError::ResponseError(_) => (None, Some("the response could not be read".into())),
             // Transport and construction errors carry no secret value: show their causes.
             other => (None, Some(DisplayErrorContext(other).to_string())),
         };

@@ -274,23 +274,15 @@ impl Config {
             origin: origin.to_string(),
             problems,
         };
-        let raw: toml::Table = toml::from_str(text).map_err(|e| {
-            fail(vec![Problem {
-                key: String::new(),
-                message: e.to_string().trim().to_string(),
-            }])
-        })?;
+        let raw: toml::Table =
+            toml::from_str(text).map_err(|e| fail(vec![toml_problem(text, &e)]))?;
         let mut problems = Vec::new();
         find_inline_credentials(&toml::Value::Table(raw), "", &mut problems);
         if !problems.is_empty() {
             return Err(fail(problems));
         }
-        let config: Config = toml::from_str(text).map_err(|e| {
-            fail(vec![Problem {
-                key: String::new(),
-                message: e.to_string().trim().to_string(),
-            }])
-        })?;
+        let config: Config =
+            toml::from_str(text).map_err(|e| fail(vec![toml_problem(text, &e)]))?;
         config.validate(&mut problems);
         if problems.is_empty() {
             Ok(config)
@@ -306,14 +298,19 @@ impl Config {
             let key = format!("identities.{name}");
             match identity {
                 IdentityConfig::File { path } => {
-                    if path.contains(':') && !path.starts_with("env:") && !path.starts_with('/') {
-                        match Reference::parse(path) {
-                            Ok(Reference::Env(_)) => {}
-                            _ => report(
-                                format!("{key}.path"),
-                                "expected a file path or \"env:NAME\" naming a variable that holds the path".into(),
-                            ),
-                        }
+                    // A path, or env:NAME naming the variable that holds the path.
+                    let problem = match path.split_once(':') {
+                        _ if path.is_empty() => Some("must name a file"),
+                        Some(("env", "")) => Some("\"env:\" must name a variable"),
+                        Some(("env", _)) | None => None,
+                        Some(("file", _)) => Some("write the path itself, without \"file:\""),
+                        Some(_) if path.starts_with('/') => None,
+                        Some(_) => Some(
+                            "expected a file path or \"env:NAME\" naming a variable that holds the path",
+                        ),
+                    };
+                    if let Some(problem) = problem {
+                        report(format!("{key}.path"), problem.into());
                     }
                 }
                 IdentityConfig::SigningKey(sk) => {
@@ -423,6 +420,13 @@ impl Config {
                 );
             }
             for (j, dest) in rule.destinations.iter().enumerate() {
+                if rule.destinations[..j].contains(dest) {
+                    report(
+                        format!("{key}.destinations[{j}]"),
+                        format!("{dest:?} is listed twice"),
+                    );
+                    continue;
+                }
                 match self.destinations.get(dest) {
                     None => report(
                         format!("{key}.destinations[{j}]"),
@@ -438,6 +442,14 @@ impl Config {
                     }
                 }
             }
+            if rule.tags.len() > MAX_USER_TAGS {
+                report(
+                    format!("{key}.tags"),
+                    format!(
+                        "at most {MAX_USER_TAGS} tags: secrets hold 50, and fedsync's marks take 3"
+                    ),
+                );
+            }
             for (tag, value) in &rule.tags {
                 if tag.starts_with(crate::marks::PREFIX) {
                     report(
@@ -446,6 +458,12 @@ impl Config {
                             "tags starting with {:?} are fedsync's own marks",
                             crate::marks::PREFIX
                         ),
+                    );
+                }
+                if tag.starts_with("aws:") {
+                    report(
+                        format!("{key}.tags.{tag}"),
+                        "the \"aws:\" prefix is reserved by AWS".into(),
                     );
                 }
                 if tag.is_empty() || tag.len() > 128 || value.len() > 256 {
@@ -468,6 +486,25 @@ impl Config {
     }
 }
 
+/// A TOML error as line, column and message: never the offending line itself,
+/// which could hold a credential pasted into the file by mistake.
+fn toml_problem(text: &str, e: &toml::de::Error) -> Problem {
+    let message = e.message().trim().to_string();
+    let Some(span) = e.span() else {
+        return Problem {
+            key: String::new(),
+            message,
+        };
+    };
+    let before = &text[..span.start.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    Problem {
+        key: String::new(),
+        message: format!("line {line}, column {column}: {message}"),
+    }
+}
+
 fn unknown<'a>(what: &str, name: &str, known: impl Iterator<Item = &'a String>) -> String {
     let known: Vec<_> = known.map(String::as_str).collect();
     if known.is_empty() {
@@ -481,6 +518,10 @@ fn unknown<'a>(what: &str, name: &str, known: impl Iterator<Item = &'a String>) 
 fn check_url(value: &str, key: &str, report: &mut impl FnMut(String, String)) {
     match url::Url::parse(value) {
         Err(e) => report(key.into(), format!("{value:?} is not a URL ({e})")),
+        Ok(u) if !u.username().is_empty() || u.password().is_some() => report(
+            key.into(),
+            "a URL must not carry a user name or password; fedsync authenticates with federated tokens".into(),
+        ),
         Ok(u) => match u.scheme() {
             "https" => {}
             "http" if is_loopback(&u) => {}
@@ -507,6 +548,9 @@ fn is_loopback(u: &url::Url) -> bool {
         None => false,
     }
 }
+
+/// Tags a rule may add: AWS allows 50 per secret, and fedsync's marks take 3.
+const MAX_USER_TAGS: usize = 47;
 
 /// Key names that would hold a credential; fedsync takes none of them inline.
 const CREDENTIAL_KEYS: &[&str] = &[

@@ -1,4 +1,5 @@
-//! A secret value in memory: bytes that never print, never log, and are wiped on drop.
+//! A secret value in memory: bytes that never print and never log. fedsync's own
+//! copy is wiped on drop; copies handed to a cloud SDK for sending are the SDK's.
 
 use secrecy::{ExposeSecret, SecretBox};
 use sha2::{Digest, Sha256};
@@ -24,6 +25,14 @@ impl SecretValue {
         match self {
             SecretValue::Text(s) => s.expose_secret().as_bytes(),
             SecretValue::Binary(b) => b.expose_secret(),
+        }
+    }
+
+    /// The value as text, when it is text. Callers must not log it.
+    pub fn expose_text(&self) -> Option<&str> {
+        match self {
+            SecretValue::Text(s) => Some(s.expose_secret()),
+            SecretValue::Binary(_) => None,
         }
     }
 

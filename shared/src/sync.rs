@@ -1,7 +1,8 @@
 //! The engine: route a change to its rules, read the source once (in parallel
-//! with every destination's state), write all destinations concurrently, confirm
-//! the source did not move on, and report one outcome per destination.
-//! It knows no cloud: stores and exchanges are reached through their traits.
+//! with the state of every destination whose name is known before the read),
+//! write all destinations concurrently, confirm the source did not move on, and
+//! report one outcome per destination. It knows no cloud: stores and exchanges
+//! are reached through their traits.
 
 use crate::config::{Config, Granularity, OnDelete, Overwrite, Rule};
 use crate::event::{ChangeKind, SecretChange};
@@ -10,9 +11,9 @@ use crate::marks::Marks;
 use crate::naming::NameVars;
 use crate::report::{Failure, FailureClass, Outcome, Report, Status};
 use crate::secret::SecretValue;
-use crate::stores::{self, Destination, DestinationState, Source, SourceSecret, Write};
+use crate::stores::{self, Destination, DestinationState, Source, SourceSecret, Write, Written};
 use futures_util::future::join_all;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -39,6 +40,20 @@ struct Target<'a> {
     exchanges_before: u64,
 }
 
+type State = Result<DestinationState, Failure>;
+
+/// What one pass over the destinations came to.
+enum Pass {
+    /// The source could not be read.
+    Failed(Failure),
+    /// The source knows the secret by another name: route again.
+    Renamed(String),
+    /// The source is gone; deletions were handled.
+    Deleted(Vec<Outcome>),
+    /// Written from this source version.
+    Wrote(String, Vec<Outcome>),
+}
+
 impl Engine {
     /// Builds identities, exchanges and store adapters. Fails when an identity
     /// cannot be built (a missing key), so a broken deployment fails at start-up.
@@ -56,7 +71,18 @@ impl Engine {
         }
         let mut destinations = HashMap::new();
         for (name, destination) in &config.destinations {
-            let identity = identities[destination.identity()].clone();
+            let identity = identities
+                .get(destination.identity())
+                .cloned()
+                .ok_or_else(|| {
+                    Failure::new(
+                        FailureClass::BadInput,
+                        format!(
+                            "destination {name:?} names unknown identity {:?}",
+                            destination.identity()
+                        ),
+                    )
+                })?;
             destinations.insert(
                 name.clone(),
                 stores::build_destination(name, destination, identity, &caches),
@@ -98,92 +124,137 @@ impl Engine {
             outcomes: vec![],
         };
         let Some(source) = self.sources.get(&change.source) else {
-            report.error = Some(Failure::new(
-                FailureClass::BadInput,
-                format!(
-                    "the change names source {:?}, which the configuration does not define",
-                    change.source
-                ),
-            ));
+            let message = format!(
+                "the change names source {:?}, which the configuration does not define",
+                change.source
+            );
+            report.error = Some(Failure::new(FailureClass::BadInput, message));
             return report;
         };
         let mut secret = change.secret.clone();
-        for pass in 1..=MAX_PASSES {
-            if self
-                .config
-                .rules_for(&change.source, &secret)
-                .next()
-                .is_none()
-            {
-                report.note = Some("no rule matches this secret".into());
-                return report;
-            }
-            let synced = match self
-                .pass(source.as_ref(), &change.source, &secret, &mut report)
-                .await
-            {
-                Pass::Done => return report,
-                Pass::Renamed(name) => {
-                    // The event named the secret differently (an ARN); route by its real name.
-                    report.secret = name.clone();
-                    secret = name;
-                    continue;
+        if !self.routes(&change.source, &secret) {
+            // The event may name the secret by an identifier the rules cannot match.
+            match source.canonical_name(&secret).await {
+                Ok(Some(name)) if self.routes(&change.source, &name) => secret = name,
+                Ok(_) => {
+                    report.note = Some("no rule matches this secret".into());
+                    return report;
                 }
-                Pass::Wrote(version) => version,
-            };
-            match source.current_version(&secret).await {
-                Ok(Some(current)) if current != synced && pass < MAX_PASSES => {
-                    tracing::info!(secret = %secret, pass, "the source moved on during the sync; syncing again");
-                }
-                Ok(_) => return report,
                 Err(f) => {
-                    tracing::warn!(secret = %secret, error = %f, "could not confirm the source version after writing");
+                    report.error = Some(f);
                     return report;
                 }
             }
         }
-        report.note = Some(format!(
-            "the source kept changing; stopped after {MAX_PASSES} passes"
-        ));
+        for pass in 1..=MAX_PASSES {
+            report.secret = secret.clone();
+            let (version, outcomes) =
+                match self.pass(source.as_ref(), &change.source, &secret).await {
+                    Pass::Failed(f) => {
+                        report.error = Some(f);
+                        break;
+                    }
+                    Pass::Renamed(name) => {
+                        secret = name;
+                        if !self.routes(&change.source, &secret) {
+                            report.secret = secret;
+                            report.note = Some("no rule matches this secret".into());
+                            break;
+                        }
+                        continue;
+                    }
+                    Pass::Deleted(outcomes) => {
+                        report.kind = ChangeKind::Delete;
+                        (None, outcomes)
+                    }
+                    Pass::Wrote(version, outcomes) => {
+                        report.kind = ChangeKind::Upsert;
+                        report.source_version = Some(version.clone());
+                        (Some(version), outcomes)
+                    }
+                };
+            merge(&mut report.outcomes, outcomes);
+            // Converge: the source must still be where this pass left it.
+            match source.current_version(&secret).await {
+                Ok(now) if now == version => break,
+                Ok(_) if pass < MAX_PASSES => {
+                    tracing::info!(secret = %secret, pass, "the source moved on during the sync; syncing again");
+                }
+                Ok(_) => {
+                    let message =
+                        format!("the source kept changing; stopped after {MAX_PASSES} passes");
+                    report.error = Some(Failure::new(FailureClass::Unavailable, message));
+                }
+                Err(f) => report.error = Some(f.context("confirming the source after writing")),
+            }
+        }
+        log_outcomes(&report);
         report
     }
 
-    async fn pass(
-        &self,
-        source: &dyn Source,
-        source_name: &str,
-        secret: &str,
-        report: &mut Report,
-    ) -> Pass {
+    fn routes(&self, source: &str, secret: &str) -> bool {
+        self.config.rules_for(source, secret).next().is_some()
+    }
+
+    async fn pass(&self, source: &dyn Source, source_name: &str, secret: &str) -> Pass {
         let started = Instant::now();
         let rules: Vec<&Rule> = self.config.rules_for(source_name, secret).collect();
         // Names known before the read (granularity secret) are inspected in parallel with it.
         let targets = self.targets(&rules, source_name, secret, None);
         let (read, states) = tokio::join!(source.read(secret), self.inspect_all(&targets));
-        report.outcomes.clear();
         let current = match read {
-            Err(f) => {
-                report.error = Some(f);
-                return Pass::Done;
-            }
+            Err(f) => return Pass::Failed(f),
             Ok(Some(current)) if current.name != secret => return Pass::Renamed(current.name),
-            Ok(current) => current,
+            Ok(None) => {
+                let source_ref = Marks::source_ref(source_name, secret, None);
+                let work = targets
+                    .iter()
+                    .zip(states)
+                    .map(|(t, s)| self.delete_one(t, s, &source_ref, started));
+                return Pass::Deleted(join_all(work).await);
+            }
+            Ok(Some(current)) => current,
         };
-        report.error = None;
-        let Some(current) = current else {
-            report.kind = ChangeKind::Delete;
-            let source_ref = Marks::source_ref(source_name, secret, None);
-            report.outcomes = self.delete_all(targets, states, &source_ref, started).await;
-            log_outcomes(report);
-            return Pass::Done;
-        };
-        report.kind = ChangeKind::Upsert;
-        report.source_version = Some(current.version.clone());
-        report.outcomes = self
-            .upsert_all(&rules, targets, states, &current, source_name, started)
-            .await;
-        log_outcomes(report);
-        Pass::Wrote(current.version)
+        let mut pairs: Vec<(Target, State)> = targets.into_iter().zip(states).collect();
+        let mut keyed = BTreeMap::new();
+        if rules.iter().any(|r| r.granularity == Granularity::Key) {
+            match split_keys(&current.value) {
+                Ok(keys) => {
+                    let targets: Vec<Target> = keys
+                        .keys()
+                        .flat_map(|k| self.targets(&rules, source_name, &current.name, Some(k)))
+                        .collect();
+                    let states = self.inspect_all(&targets).await;
+                    pairs.extend(targets.into_iter().zip(states));
+                    keyed = keys;
+                }
+                Err(f) => {
+                    for t in self.targets(&rules, source_name, &current.name, Some("")) {
+                        pairs.push((
+                            Target {
+                                name: Err(f.clone()),
+                                ..t
+                            },
+                            Err(f.clone()),
+                        ));
+                    }
+                }
+            }
+        }
+        let pairs = without_collisions(pairs);
+        let work = pairs.iter().map(|(target, state)| {
+            let value = match &target.key {
+                None => Ok(&current.value),
+                Some(k) => keyed.get(k).ok_or_else(|| {
+                    Failure::new(
+                        FailureClass::BadInput,
+                        format!("the value has no key {k:?}"),
+                    )
+                }),
+            };
+            self.upsert_one(target, state.clone(), value, &current, source_name, started)
+        });
+        Pass::Wrote(current.version.clone(), join_all(work).await)
     }
 
     fn targets<'a>(
@@ -214,11 +285,12 @@ impl Engine {
                 let name = rule.name.render(&vars, config.name_rules()).map_err(|e| {
                     Failure::new(FailureClass::BadInput, format!("destination name: {e}"))
                 });
+                let key = key.map(str::to_string);
                 targets.push(Target {
                     rule,
                     destination,
                     store,
-                    key: key.map(str::to_string),
+                    key,
                     name,
                     exchanges_before: store.exchanges(),
                 });
@@ -227,7 +299,7 @@ impl Engine {
         targets
     }
 
-    async fn inspect_all(&self, targets: &[Target<'_>]) -> Vec<Result<DestinationState, Failure>> {
+    async fn inspect_all(&self, targets: &[Target<'_>]) -> Vec<State> {
         join_all(targets.iter().map(|t| async move {
             match &t.name {
                 Ok(name) => t.store.inspect(name).await,
@@ -237,144 +309,176 @@ impl Engine {
         .await
     }
 
-    async fn upsert_all(
-        &self,
-        rules: &[&Rule],
-        mut targets: Vec<Target<'_>>,
-        mut states: Vec<Result<DestinationState, Failure>>,
-        current: &SourceSecret,
-        source: &str,
-        started: Instant,
-    ) -> Vec<Outcome> {
-        let mut keyed_values = HashMap::new();
-        if rules.iter().any(|r| r.granularity == Granularity::Key) {
-            match split_keys(&current.value) {
-                Ok(keys) => {
-                    for (key, value) in keys {
-                        let keyed = self.targets(rules, source, &current.name, Some(&key));
-                        states.extend(self.inspect_all(&keyed).await);
-                        targets.extend(keyed);
-                        keyed_values.insert(key, value);
-                    }
-                }
-                Err(f) => {
-                    for t in self.targets(rules, source, &current.name, Some("")) {
-                        targets.push(Target {
-                            name: Err(f.clone()),
-                            ..t
-                        });
-                        states.push(Err(f.clone()));
-                    }
-                }
-            }
-        }
-        let work = targets.iter().zip(states).map(|(target, state)| {
-            let value = match &target.key {
-                Some(k) => keyed_values.get(k).unwrap_or(&current.value),
-                None => &current.value,
-            };
-            let marks = Marks {
-                source_ref: Marks::source_ref(source, &current.name, target.key.as_deref()),
-                source_version: current.version.clone(),
-            };
-            self.upsert_one(target, state, value, marks, started)
-        });
-        join_all(work).await
-    }
-
     async fn upsert_one(
         &self,
         target: &Target<'_>,
-        state: Result<DestinationState, Failure>,
-        value: &SecretValue,
-        marks: Marks,
+        state: State,
+        value: Result<&SecretValue, Failure>,
+        current: &SourceSecret,
+        source: &str,
         started: Instant,
     ) -> Outcome {
-        let name = target.name.clone().unwrap_or_default();
-        let status = match (&target.name, state.as_ref()) {
-            (Err(f), _) | (_, Err(f)) => Status::from(f.clone()),
-            (Ok(name), Ok(state)) => match decide(state, &marks, target.rule.overwrite) {
-                Decision::Unchanged => Status::Unchanged,
-                Decision::Skip(reason) => Status::Skipped { reason },
-                Decision::Fail(f) => Status::from(f),
-                Decision::Write if value.len() > target.store.max_value_bytes() => {
-                    Status::from(Failure::new(
-                        FailureClass::BadInput,
-                        format!(
-                            "the value is {} bytes; the destination accepts at most {}",
-                            value.len(),
-                            target.store.max_value_bytes()
-                        ),
-                    ))
+        let marks = Marks {
+            source_ref: Marks::source_ref(source, &current.name, target.key.as_deref()),
+            source_version: current.version.clone(),
+        };
+        let status = match (&target.name, state, value) {
+            (Err(f), _, _) => Status::from(f.clone()),
+            (_, Err(f), _) | (_, _, Err(f)) => Status::from(f),
+            (Ok(name), Ok(state), Ok(value)) => {
+                self.write_if_needed(target, name, state, value, &marks)
+                    .await
+            }
+        };
+        outcome(target, status, started)
+    }
+
+    async fn write_if_needed(
+        &self,
+        target: &Target<'_>,
+        name: &str,
+        mut state: DestinationState,
+        value: &SecretValue,
+        marks: &Marks,
+    ) -> Status {
+        let limit = target.store.max_value_bytes();
+        // A create that finds the name taken decides once more from the new state.
+        for _ in 0..2 {
+            match decide(&state, marks, target.rule.overwrite) {
+                Decision::Unchanged => return Status::Unchanged,
+                Decision::Skip(reason) => return Status::Skipped { reason },
+                Decision::Fail(f) => return Status::from(f),
+                Decision::Write if value.len() > limit => {
+                    let message = format!(
+                        "the value is {} bytes; the destination accepts at most {limit}",
+                        value.len()
+                    );
+                    return Status::from(Failure::new(FailureClass::BadInput, message));
                 }
                 Decision::Write => {
                     let write = Write {
                         name,
                         value,
-                        marks: &marks,
+                        marks,
                         tags: &target.rule.tags,
-                        state,
+                        state: &state,
                     };
                     match target.store.write(write).await {
-                        Ok(()) => Status::Synced,
-                        Err(f) => Status::from(f),
+                        Ok(Written::Done) => return Status::Synced,
+                        Ok(Written::NameTaken) => match target.store.inspect(name).await {
+                            Ok(now) => state = now,
+                            Err(f) => return Status::from(f),
+                        },
+                        Err(f) => return Status::from(f),
                     }
                 }
-            },
-        };
-        outcome(target, name, status, started)
+            }
+        }
+        Status::from(Failure::new(
+            FailureClass::Conflict,
+            "the name keeps being taken by concurrent writers",
+        ))
     }
 
-    async fn delete_all(
+    async fn delete_one(
         &self,
-        targets: Vec<Target<'_>>,
-        states: Vec<Result<DestinationState, Failure>>,
+        target: &Target<'_>,
+        state: State,
         source_ref: &str,
         started: Instant,
-    ) -> Vec<Outcome> {
-        join_all(targets.iter().zip(states).map(|(target, state)| async move {
-            let name = target.name.clone().unwrap_or_default();
-            let status = match (target.rule.on_delete, &target.name, state.as_ref()) {
-                (OnDelete::Ignore, _, _) => {
-                    Status::Skipped { reason: "the source was deleted; on_delete = \"ignore\"".into() }
-                }
-                (_, Err(f), _) | (_, _, Err(f)) => Status::from(f.clone()),
-                (_, Ok(_), Ok(DestinationState::Absent | DestinationState::PendingDeletion)) => Status::Unchanged,
-                (_, Ok(name), Ok(DestinationState::Present { managed: true, source_ref: Some(r), .. }))
-                    if r == source_ref =>
-                {
-                    match target.store.delete(name).await {
-                        Ok(()) => Status::Deleted,
-                        Err(f) => Status::from(f),
-                    }
-                }
-                (_, Ok(_), Ok(_)) => Status::Skipped {
-                    reason: "not deleted: fedsync does not manage this destination secret for this source".into(),
-                },
-            };
-            outcome(target, name, status, started)
-        }))
-        .await
+    ) -> Outcome {
+        let status = match (target.rule.on_delete, &target.name, state) {
+            (OnDelete::Ignore, _, _) => Status::Skipped {
+                reason: "the source was deleted; on_delete = \"ignore\"".into(),
+            },
+            (_, Err(f), _) => Status::from(f.clone()),
+            (_, _, Err(f)) => Status::from(f),
+            (_, Ok(_), Ok(DestinationState::Absent | DestinationState::PendingDeletion { .. })) => {
+                Status::Unchanged
+            }
+            (
+                _,
+                Ok(name),
+                Ok(DestinationState::Present {
+                    managed: true,
+                    source_ref: Some(r),
+                    ..
+                }),
+            ) if r == source_ref => match target.store.delete(name).await {
+                Ok(()) => Status::Deleted,
+                Err(f) => Status::from(f),
+            },
+            (_, Ok(_), Ok(_)) => Status::Skipped {
+                reason:
+                    "not deleted: fedsync does not manage this destination secret for this source"
+                        .into(),
+            },
+        };
+        outcome(target, status, started)
     }
 }
 
-enum Pass {
-    /// Nothing more to do (an error, a deletion, or no value).
-    Done,
-    /// The source knows the secret by another name: route again.
-    Renamed(String),
-    /// Written from this source version: confirm the source is still there.
-    Wrote(String),
+/// Keeps one of several identical targets (two rules naming the same
+/// destination and name for the same value), and fails targets where different
+/// values would land on one name (JSON keys that sanitize alike).
+fn without_collisions<'a>(pairs: Vec<(Target<'a>, State)>) -> Vec<(Target<'a>, State)> {
+    let mut seen: HashMap<(&str, String), Option<String>> = HashMap::new();
+    let mut colliding = Vec::new();
+    let mut kept = Vec::new();
+    for (target, state) in pairs {
+        let Ok(name) = &target.name else {
+            kept.push((target, state));
+            continue;
+        };
+        match seen.get(&(target.destination, name.clone())) {
+            Some(key) if *key == target.key => continue,
+            Some(_) => colliding.push((target.destination, name.clone())),
+            None => {
+                seen.insert((target.destination, name.clone()), target.key.clone());
+            }
+        }
+        kept.push((target, state));
+    }
+    for (target, state) in kept.iter_mut() {
+        if let Ok(name) = &target.name
+            && colliding.contains(&(target.destination, name.clone()))
+        {
+            let message = format!("name collision: several keys of this secret map to {name:?}");
+            *state = Err(Failure::new(FailureClass::Conflict, message));
+        }
+    }
+    kept
 }
 
-fn outcome(target: &Target<'_>, name: String, status: Status, started: Instant) -> Outcome {
+/// Adds a pass's outcomes to the earlier ones: a later `unchanged` does not hide
+/// an earlier `synced` of the same destination secret.
+fn merge(into: &mut Vec<Outcome>, later: Vec<Outcome>) {
+    for o in later {
+        match into
+            .iter_mut()
+            .find(|e| e.destination == o.destination && e.name == o.name)
+        {
+            Some(earlier) => {
+                let keep_synced = earlier.status == Status::Synced && o.status == Status::Unchanged;
+                earlier.exchanges += o.exchanges;
+                earlier.elapsed_ms = o.elapsed_ms;
+                if !keep_synced {
+                    earlier.status = o.status;
+                }
+            }
+            None => into.push(o),
+        }
+    }
+}
+
+fn outcome(target: &Target<'_>, status: Status, started: Instant) -> Outcome {
     let exchanges = target
         .store
         .exchanges()
         .saturating_sub(target.exchanges_before);
     Outcome {
         destination: target.destination.to_string(),
-        name,
+        name: target.name.clone().unwrap_or_default(),
         status,
         exchanges: u32::try_from(exchanges).unwrap_or(u32::MAX),
         elapsed_ms: started.elapsed().as_millis() as u64,
@@ -382,6 +486,9 @@ fn outcome(target: &Target<'_>, name: String, status: Status, started: Instant) 
 }
 
 fn log_outcomes(report: &Report) {
+    if let Some(e) = &report.error {
+        tracing::error!(source = %report.source, secret = %report.secret, class = %e.class, retryable = e.is_retryable(), error = %e.message, "sync failed");
+    }
     for o in &report.outcomes {
         match &o.status {
             Status::Failed {
@@ -412,7 +519,9 @@ enum Decision {
 fn decide(state: &DestinationState, wanted: &Marks, overwrite: Overwrite) -> Decision {
     match state {
         DestinationState::Absent => Decision::Write,
-        DestinationState::PendingDeletion => Decision::Fail(Failure::new(
+        // fedsync's own copy, deleted when its source was: the source is back, so is the copy.
+        DestinationState::PendingDeletion { source_ref: Some(r) } if *r == wanted.source_ref => Decision::Write,
+        DestinationState::PendingDeletion { .. } => Decision::Fail(Failure::new(
             FailureClass::Conflict,
             "the name is held by a secret scheduled for deletion: restore it, or delete it for good, then retry",
         )),
@@ -440,7 +549,7 @@ fn decide(state: &DestinationState, wanted: &Marks, overwrite: Overwrite) -> Dec
 
 /// Splits a JSON object secret into one value per key (strings as they are,
 /// anything else as its JSON text).
-fn split_keys(value: &SecretValue) -> Result<Vec<(String, SecretValue)>, Failure> {
+fn split_keys(value: &SecretValue) -> Result<BTreeMap<String, SecretValue>, Failure> {
     let object: serde_json::Map<String, serde_json::Value> =
         serde_json::from_slice(value.expose_bytes()).map_err(|_| {
             Failure::new(

@@ -44,7 +44,9 @@ impl Clouds {
                 "fedsync-writer",
                 &json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
                     "Action": ["secretsmanager:DescribeSecret", "secretsmanager:CreateSecret",
-                               "secretsmanager:PutSecretValue", "secretsmanager:TagResource"],
+                               "secretsmanager:PutSecretValue", "secretsmanager:TagResource",
+                               "secretsmanager:UpdateSecretVersionStage", "secretsmanager:DeleteSecret",
+                               "secretsmanager:RestoreSecret"],
                     "Resource": "*"}]}),
             )
             .await;
@@ -90,6 +92,12 @@ impl Clouds {
 
     /// The configuration the function runs with; `destination_extra` adds keys to the destination.
     pub fn config(&self, destination_extra: &str, subject: &str) -> String {
+        let rules = "[[rules]]\nsource = \"main\"\nmatch = \"prod/**\"\ndestinations = [\"aws-dr\"]\ntags = { team = \"platform\" }\n";
+        self.config_with_rules(destination_extra, subject, rules)
+    }
+
+    /// The configuration with `rules` (TOML `[[rules]]` tables) instead of the default rule.
+    pub fn config_with_rules(&self, destination_extra: &str, subject: &str, rules: &str) -> String {
         format!(
             r#"
 [identities.deploy]
@@ -112,11 +120,7 @@ endpoint = "{moto}"
 sts_endpoint = "{sts}"
 {destination_extra}
 
-[[rules]]
-source = "main"
-match = "prod/**"
-destinations = ["aws-dr"]
-tags = {{ team = "platform" }}
+{rules}
 "#,
             issuer = self.issuer.url(),
             moto = self.moto.endpoint(),
@@ -134,7 +138,8 @@ tags = {{ team = "platform" }}
             "FEDSYNC_SIGNING_KEY",
             self.issuer.rsa().private_key_pem().to_string(),
         ));
-        env.push(("FEDSYNC_LOG", "debug".to_string()));
+        // The most verbose level: the leak checks then cover everything fedsync can log.
+        env.push(("FEDSYNC_LOG", "trace".to_string()));
         env
     }
 

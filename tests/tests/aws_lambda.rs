@@ -246,3 +246,340 @@ async fn unrelated_events_are_ignored_and_malformed_ones_rejected_without_retry(
     );
     assert_no_leak(&process.logs());
 }
+
+/// A PutSecretValue event that names the secret only as the caller sent it.
+fn put_event_naming(secret_id: &str) -> Value {
+    let mut e = event("eventbridge-put-secret-value.json");
+    e["detail"]["responseElements"] = Value::Null;
+    e["detail"]["requestParameters"]["secretId"] = secret_id.into();
+    e
+}
+
+#[tokio::test]
+async fn a_source_rollback_moves_the_destination_back_without_a_new_version() {
+    let clouds = Clouds::start().await;
+    let (api, process) = clouds.function(&clouds.config("", SUBJECT)).await;
+    let first = clouds.source_version().await;
+    assert_eq!(
+        outcome(&deliver(&api, "eventbridge-put-secret-value.json").await)["status"],
+        "synced"
+    );
+    let source = clouds.moto.secrets_manager();
+    let second = source
+        .put_secret_value()
+        .secret_id(SECRET)
+        .secret_string("second-value")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome(&deliver(&api, "eventbridge-put-secret-value.json").await)["status"],
+        "synced"
+    );
+
+    // Roll the source back: AWSCURRENT moves to the first version again.
+    source
+        .update_secret_version_stage()
+        .secret_id(SECRET)
+        .version_stage("AWSCURRENT")
+        .move_to_version_id(&first)
+        .remove_from_version_id(second.version_id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let answer = deliver(&api, "eventbridge-secret-label-updated.json").await;
+    assert_eq!(outcome(&answer)["status"], "synced", "{answer:#}");
+    // Asked by stage: moto's default read does not follow a moved AWSCURRENT (AWS's does).
+    let now = clouds
+        .destination()
+        .get_secret_value()
+        .secret_id(SECRET)
+        .version_stage("AWSCURRENT")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        now.secret_string(),
+        Some(VALUE),
+        "the destination holds the rolled-back value"
+    );
+    assert_eq!(
+        clouds.versions(SECRET).await,
+        2,
+        "the earlier version was reused, not rewritten"
+    );
+    let answer = deliver(&api, "eventbridge-secret-label-updated.json").await;
+    assert_eq!(
+        outcome(&answer)["status"],
+        "unchanged",
+        "and the marks agree with it: {answer:#}"
+    );
+    let logs = process.logs();
+    assert_no_leak(&logs);
+    assert!(!logs.contains("second-value"));
+}
+
+#[tokio::test]
+async fn a_deletion_propagates_under_on_delete_delete_and_a_restore_brings_the_copy_back() {
+    let clouds = Clouds::start().await;
+    let rules = "[[rules]]\nsource = \"main\"\nmatch = \"prod/**\"\ndestinations = [\"aws-dr\"]\non_delete = \"delete\"\n";
+    let (api, process) = clouds
+        .function(&clouds.config_with_rules("recovery_window_days = 7", SUBJECT, rules))
+        .await;
+    assert_eq!(
+        outcome(&deliver(&api, "eventbridge-put-secret-value.json").await)["status"],
+        "synced"
+    );
+
+    let source = clouds.moto.secrets_manager();
+    source
+        .delete_secret()
+        .secret_id(SECRET)
+        .recovery_window_in_days(7)
+        .send()
+        .await
+        .unwrap();
+    let answer = deliver(&api, "eventbridge-delete-secret.json").await;
+    assert_eq!(
+        (
+            answer["report"]["kind"].as_str(),
+            outcome(&answer)["status"].as_str()
+        ),
+        (Some("delete"), Some("deleted")),
+        "{answer:#}"
+    );
+    let described = clouds
+        .destination()
+        .describe_secret()
+        .secret_id(SECRET)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        described.deleted_date().is_some(),
+        "scheduled for deletion with its recovery window"
+    );
+    let answer = deliver(&api, "eventbridge-delete-secret.json").await;
+    assert_eq!(
+        outcome(&answer)["status"],
+        "unchanged",
+        "a redelivered deletion changes nothing"
+    );
+
+    source
+        .restore_secret()
+        .secret_id(SECRET)
+        .send()
+        .await
+        .unwrap();
+    let answer = deliver(&api, "eventbridge-restore-secret.json").await;
+    assert_eq!(outcome(&answer)["status"], "synced", "{answer:#}");
+    let described = clouds
+        .destination()
+        .describe_secret()
+        .secret_id(SECRET)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        described.deleted_date().is_none(),
+        "fedsync's own copy was restored"
+    );
+    assert_eq!(clouds.versions(SECRET).await, 1);
+    assert_no_leak(&process.logs());
+}
+
+#[tokio::test]
+async fn deletions_are_ignored_by_default_and_unmanaged_copies_never_deleted() {
+    let clouds = Clouds::start().await;
+    clouds
+        .destination()
+        .create_secret()
+        .name(SECRET)
+        .secret_string("theirs")
+        .send()
+        .await
+        .unwrap();
+    let rules = "[[rules]]\nsource = \"main\"\nmatch = \"prod/**\"\ndestinations = [\"aws-dr\"]\non_delete = \"delete\"\n";
+    let (api, _process) = clouds
+        .function(&clouds.config_with_rules("", SUBJECT, rules))
+        .await;
+    clouds
+        .moto
+        .secrets_manager()
+        .delete_secret()
+        .secret_id(SECRET)
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .unwrap();
+    let answer = deliver(&api, "eventbridge-delete-secret.json").await;
+    assert_eq!(outcome(&answer)["status"], "skipped", "{answer:#}");
+    let kept = clouds
+        .destination()
+        .describe_secret()
+        .secret_id(SECRET)
+        .send()
+        .await
+        .unwrap();
+    assert!(kept.deleted_date().is_none());
+
+    let (api, _process) = clouds.function(&clouds.config("", SUBJECT)).await;
+    let answer = deliver(&api, "eventbridge-delete-secret.json").await;
+    assert!(
+        outcome(&answer)["reason"]
+            .as_str()
+            .unwrap()
+            .contains("on_delete = \"ignore\""),
+        "{answer:#}"
+    );
+}
+
+#[tokio::test]
+async fn key_granularity_writes_one_secret_per_json_key() {
+    let clouds = Clouds::start().await;
+    let json = r#"{"user":"app","password":"pw-Zq81-never-logged","port":5432}"#;
+    clouds
+        .moto
+        .secrets_manager()
+        .create_secret()
+        .name("prod/app/cfg")
+        .secret_string(json)
+        .send()
+        .await
+        .unwrap();
+    let rules = "[[rules]]\nsource = \"main\"\nmatch = \"prod/app/cfg\"\ndestinations = [\"aws-dr\"]\ngranularity = \"key\"\nname = \"{name}/{key}\"\n";
+    let (api, process) = clouds
+        .function(&clouds.config_with_rules("", SUBJECT, rules))
+        .await;
+
+    let answer = api
+        .invoke(put_event_naming("prod/app/cfg"), INVOKE_TIMEOUT)
+        .await
+        .expect_ok();
+    let outcomes = answer["report"]["outcomes"].as_array().unwrap();
+    let mut names: Vec<_> = outcomes
+        .iter()
+        .map(|o| (o["name"].as_str().unwrap(), o["status"].as_str().unwrap()))
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            ("prod/app/cfg/password", "synced"),
+            ("prod/app/cfg/port", "synced"),
+            ("prod/app/cfg/user", "synced")
+        ]
+    );
+    for (name, value) in [
+        ("prod/app/cfg/password", "pw-Zq81-never-logged"),
+        ("prod/app/cfg/port", "5432"),
+    ] {
+        let got = clouds
+            .destination()
+            .get_secret_value()
+            .secret_id(name)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(got.secret_string(), Some(value));
+    }
+    let tags = clouds.tags("prod/app/cfg/user").await;
+    assert!(
+        tags.contains(&("fedsync:source".into(), "main:prod/app/cfg#user".into())),
+        "{tags:?}"
+    );
+    assert!(!process.logs().contains("pw-Zq81-never-logged"));
+}
+
+#[tokio::test]
+async fn an_event_naming_the_secret_by_arn_is_resolved_through_the_source() {
+    let clouds = Clouds::start().await;
+    let arn = clouds
+        .moto
+        .secrets_manager()
+        .describe_secret()
+        .secret_id(SECRET)
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
+    let (api, process) = clouds.function(&clouds.config("", SUBJECT)).await;
+    let answer = api
+        .invoke(put_event_naming(&arn), INVOKE_TIMEOUT)
+        .await
+        .expect_ok();
+    assert_eq!(answer["report"]["secret"], SECRET, "{answer:#}");
+    assert_eq!(outcome(&answer)["status"], "synced");
+    assert_no_leak(&process.logs());
+}
+
+#[tokio::test]
+async fn binary_values_are_copied_as_bytes_and_oversized_ones_refused_before_any_write() {
+    let clouds = Clouds::start().await;
+    let source = clouds.moto.secrets_manager();
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
+    let blob = aws_sdk_secretsmanager::primitives::Blob::new(bytes.clone());
+    source
+        .create_secret()
+        .name("prod/app/cert")
+        .secret_binary(blob)
+        .send()
+        .await
+        .unwrap();
+    let big = "x".repeat(65_537);
+    source
+        .create_secret()
+        .name("prod/app/big")
+        .secret_string(&big)
+        .send()
+        .await
+        .unwrap();
+    let (api, _process) = clouds.function(&clouds.config("", SUBJECT)).await;
+
+    let answer = api
+        .invoke(put_event_naming("prod/app/cert"), INVOKE_TIMEOUT)
+        .await
+        .expect_ok();
+    assert_eq!(outcome(&answer)["status"], "synced", "{answer:#}");
+    let got = clouds
+        .destination()
+        .get_secret_value()
+        .secret_id("prod/app/cert")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        got.secret_binary().map(|b| b.as_ref().to_vec()),
+        Some(bytes)
+    );
+
+    // moto, unlike AWS, stores a value over the limit: fedsync must refuse to copy it.
+    {
+        let answer = api
+            .invoke(put_event_naming("prod/app/big"), INVOKE_TIMEOUT)
+            .await
+            .expect_ok();
+        let o = outcome(&answer);
+        assert_eq!(
+            (o["status"].as_str(), o["class"].as_str()),
+            (Some("failed"), Some("bad-input")),
+            "{answer:#}"
+        );
+        assert!(
+            o["message"].as_str().unwrap().contains("at most 65536"),
+            "{answer:#}"
+        );
+        assert!(
+            clouds
+                .destination()
+                .describe_secret()
+                .secret_id("prod/app/big")
+                .send()
+                .await
+                .is_err(),
+            "nothing written"
+        );
+    }
+}

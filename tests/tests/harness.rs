@@ -735,7 +735,7 @@ async fn lambda_api_init_error_fails_the_pending_invocation() {
 }
 
 #[test]
-#[should_panic(expected = "run `cargo build --workspace --bins` first")]
+#[should_panic(expected = "run `cargo build --workspace --bins`")]
 fn workspace_binary_names_the_build_command_when_missing() {
     workspace_binary("fedsync-no-such-binary");
 }

@@ -23,9 +23,10 @@ struct Cli {
 enum Command {
     /// Syncs the change one event file describes, exactly as the functions would.
     Run {
-        /// The configuration file.
-        #[arg(long, env = "FEDSYNC_CONFIG")]
-        config: PathBuf,
+        /// The configuration file (default: as the functions find it, from
+        /// FEDSYNC_CONFIG_TOML, or the file FEDSYNC_CONFIG names, or fedsync.toml).
+        #[arg(long)]
+        config: Option<PathBuf>,
         /// The event file (an EventBridge event, as in events/).
         #[arg(long)]
         event: PathBuf,
@@ -43,7 +44,7 @@ async fn main() -> ExitCode {
         event,
         json,
     } = Cli::parse().command;
-    match run(&config, &event, json).await {
+    match run(config.as_deref(), &event, json).await {
         Ok(code) => code,
         Err(message) => {
             eprintln!("fedsync: {message}");
@@ -53,11 +54,15 @@ async fn main() -> ExitCode {
 }
 
 async fn run(
-    config: &std::path::Path,
+    config: Option<&std::path::Path>,
     event: &std::path::Path,
     json: bool,
 ) -> Result<ExitCode, String> {
-    let config = Config::load(config).map_err(|e| e.to_string())?;
+    let config = match config {
+        Some(path) => Config::load(path),
+        None => Config::from_environment(),
+    }
+    .map_err(|e| e.to_string())?;
     let text = std::fs::read_to_string(event)
         .map_err(|e| format!("cannot read {}: {e}", event.display()))?;
     let event: serde_json::Value =

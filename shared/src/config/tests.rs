@@ -204,3 +204,60 @@ fn all_problems_are_reported_at_once() {
         "{shown}"
     );
 }
+
+#[test]
+fn toml_errors_give_the_position_but_never_echo_the_line() {
+    let err = Config::parse(
+        "[identities.x]\nkind = \"file\"\npath = \"eyJhbGciOi-unterminated\n",
+        "t",
+    )
+    .unwrap_err();
+    let shown = err.to_string();
+    assert!(shown.contains("line 3, column"), "{shown}");
+    assert!(!shown.contains("eyJhbGciOi"), "{shown}");
+}
+
+#[test]
+fn urls_with_credentials_and_repeated_destinations_are_refused() {
+    let p = problems(&with(
+        "identity = \"deploy\"",
+        "identity = \"deploy\"\nendpoint = \"https://user:pw@sm.example.com\"",
+    ));
+    assert!(
+        p[0].starts_with(
+            "destinations.aws-dr.endpoint: a URL must not carry a user name or password"
+        ),
+        "{p:?}"
+    );
+    let p = problems(&with(
+        r#"destinations = ["aws-dr"]"#,
+        r#"destinations = ["aws-dr", "aws-dr"]"#,
+    ));
+    assert_eq!(
+        p,
+        vec![r#"rules[0].destinations[1]: "aws-dr" is listed twice"#]
+    );
+}
+
+#[test]
+fn file_identity_paths_are_paths_or_env_references() {
+    for (path, ok) in [
+        ("/var/run/token", true),
+        ("env:TOKEN_FILE", true),
+        ("relative/token", true),
+        ("file:/x", false),
+        ("env:", false),
+        ("", false),
+    ] {
+        let text = with(
+            r#"path = "env:AWS_WEB_IDENTITY_TOKEN_FILE""#,
+            &format!("path = \"{path}\""),
+        );
+        assert_eq!(
+            problems(&text).is_empty(),
+            ok,
+            "{path}: {:?}",
+            problems(&text)
+        );
+    }
+}

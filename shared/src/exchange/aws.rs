@@ -67,7 +67,12 @@ impl AwsExchange {
             identity: identity_name.to_string(),
             principal: config.role_arn.clone(),
             audience: config.audience.clone(),
-            scope: format!("{}s", config.session_duration.as_secs()),
+            scope: format!(
+                "{} {} {}s",
+                config.sts_endpoint.as_deref().unwrap_or(&config.region),
+                config.session_name,
+                config.session_duration.as_secs()
+            ),
         };
         AwsExchange {
             identity_name: identity_name.to_string(),
@@ -83,14 +88,18 @@ impl AwsExchange {
         }
     }
 
-    /// Role credentials from the cache, or a new exchange; `true` when this call exchanged.
-    pub async fn credentials(&self) -> Result<(AwsCredentials, bool), Failure> {
+    /// Role credentials from the cache, or a new exchange.
+    pub async fn credentials(&self) -> Result<AwsCredentials, Failure> {
         self.cache.get(&self.key, || self.exchange()).await
     }
 
-    /// Drops the cached credentials (AWS said they expired or were revoked).
-    pub async fn invalidate(&self) {
-        self.cache.invalidate(&self.key).await;
+    /// Drops `refused` from the cache (AWS said they expired or were revoked),
+    /// unless a concurrent call has already replaced them.
+    pub async fn invalidate(&self, refused: &AwsCredentials) {
+        let refused = refused.credentials.access_key_id();
+        self.cache
+            .invalidate(&self.key, |c| c.credentials.access_key_id() == refused)
+            .await;
     }
 
     async fn exchange(&self) -> Result<AwsCredentials, Failure> {
@@ -200,7 +209,7 @@ impl ProvideCredentials for CachedRoleCredentials {
             self.0
                 .credentials()
                 .await
-                .map(|(c, _)| c.credentials)
+                .map(|c| c.credentials)
                 .map_err(CredentialsError::provider_error)
         })
     }

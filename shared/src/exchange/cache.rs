@@ -1,7 +1,8 @@
 //! The credential cache: one entry per (identity, destination principal, audience,
 //! scope), living for the process. It refreshes ahead of expiry, collapses
-//! concurrent misses into one exchange, and remembers a failure only for a short
-//! backoff so that a burst of changes cannot become a burst of refused exchanges.
+//! concurrent misses into one exchange, keeps serving credentials that are still
+//! valid while a refresh fails, and remembers a failure only for a short backoff
+//! so that a burst of changes cannot become a burst of refused exchanges.
 
 use crate::report::Failure;
 use std::collections::HashMap;
@@ -21,7 +22,7 @@ pub struct CacheKey {
     /// The principal the credentials act as (role ARN, service account, client id).
     pub principal: String,
     pub audience: String,
-    /// Anything else that changes the credentials (region, scope, duration).
+    /// Anything else that changes the credentials (endpoint, session name, duration).
     pub scope: String,
 }
 
@@ -35,12 +36,19 @@ struct Slot<C> {
     value: Option<Cached<C>>,
     failure: Option<(Instant, Failure)>,
     consecutive_failures: u32,
-    exchanges: u64,
 }
 
 struct Cached<C> {
     credentials: C,
     refresh_at: SystemTime,
+}
+
+impl<C: Expiring + Clone> Slot<C> {
+    /// The held credentials if they have not expired yet (even if due for refresh).
+    fn still_valid(&self) -> Option<C> {
+        let cached = self.value.as_ref()?;
+        (SystemTime::now() < cached.credentials.expires_at()).then(|| cached.credentials.clone())
+    }
 }
 
 type SlotRef<C> = Arc<tokio::sync::Mutex<Slot<C>>>;
@@ -61,22 +69,19 @@ impl<C> Default for CredentialCache<C> {
 impl<C: Clone + Expiring> CredentialCache<C> {
     fn slot(&self, key: &CacheKey) -> SlotRef<C> {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        slots
-            .entry(key.clone())
-            .or_insert_with(|| {
-                Arc::new(tokio::sync::Mutex::new(Slot {
-                    value: None,
-                    failure: None,
-                    consecutive_failures: 0,
-                    exchanges: 0,
-                }))
-            })
-            .clone()
+        let slot = slots.entry(key.clone()).or_insert_with(|| {
+            Arc::new(tokio::sync::Mutex::new(Slot {
+                value: None,
+                failure: None,
+                consecutive_failures: 0,
+            }))
+        });
+        slot.clone()
     }
 
-    /// Cached credentials for `key`, or the result of `exchange` run once for all
-    /// concurrent callers. Returns the credentials and whether this call exchanged.
-    pub async fn get<F, Fut>(&self, key: &CacheKey, exchange: F) -> Result<(C, bool), Failure>
+    /// Cached credentials for `key`, or the result of `exchange`, run once for all
+    /// concurrent callers.
+    pub async fn get<F, Fut>(&self, key: &CacheKey, exchange: F) -> Result<C, Failure>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<C, Failure>>,
@@ -87,14 +92,13 @@ impl<C: Clone + Expiring> CredentialCache<C> {
         if let Some(cached) = &slot.value
             && now < cached.refresh_at
         {
-            return Ok((cached.credentials.clone(), false));
+            return Ok(cached.credentials.clone());
         }
         if let Some((until, failure)) = &slot.failure
             && Instant::now() < *until
         {
-            return Err(failure.clone());
+            return slot.still_valid().ok_or_else(|| failure.clone());
         }
-        slot.exchanges += 1;
         match exchange().await {
             Ok(credentials) => {
                 let refresh_at = refresh_time(now, credentials.expires_at());
@@ -104,7 +108,7 @@ impl<C: Clone + Expiring> CredentialCache<C> {
                 });
                 slot.failure = None;
                 slot.consecutive_failures = 0;
-                Ok((credentials, true))
+                Ok(credentials)
             }
             Err(failure) => {
                 let backoff = FIRST_BACKOFF
@@ -112,29 +116,29 @@ impl<C: Clone + Expiring> CredentialCache<C> {
                     .min(MAX_BACKOFF);
                 slot.consecutive_failures += 1;
                 slot.failure = Some((Instant::now() + backoff, failure.clone()));
-                // Credentials refreshed early are still good until they expire.
-                match &slot.value {
-                    Some(old) if SystemTime::now() < old.credentials.expires_at() => {
+                match slot.still_valid() {
+                    Some(current) => {
                         tracing::warn!(error = %failure, "refreshing credentials failed; using the current ones until they expire");
-                        Ok((old.credentials.clone(), true))
+                        Ok(current)
                     }
-                    _ => Err(failure),
+                    None => Err(failure),
                 }
             }
         }
     }
 
-    /// Forgets the credentials for `key` (a store said they are expired or revoked).
-    pub async fn invalidate(&self, key: &CacheKey) {
+    /// Forgets the credentials for `key` if `is_stale` says they are the ones a
+    /// store refused (a concurrent caller may already have replaced them).
+    pub async fn invalidate(&self, key: &CacheKey, is_stale: impl FnOnce(&C) -> bool) {
         let slot = self.slot(key);
         let mut slot = slot.lock().await;
-        slot.value = None;
-        slot.failure = None;
-    }
-
-    /// How many exchanges have been started for `key` in this process.
-    pub async fn exchanges(&self, key: &CacheKey) -> u64 {
-        self.slot(key).lock().await.exchanges
+        if slot
+            .value
+            .as_ref()
+            .is_some_and(|c| is_stale(&c.credentials))
+        {
+            slot.value = None;
+        }
     }
 }
 
@@ -168,6 +172,10 @@ mod tests {
         }
     }
 
+    fn hour(n: u32) -> Creds {
+        Creds(n, SystemTime::now() + Duration::from_secs(3600))
+    }
+
     #[tokio::test]
     async fn concurrent_misses_make_one_exchange() {
         let cache = Arc::new(CredentialCache::<Creds>::default());
@@ -176,15 +184,12 @@ mod tests {
             .map(|_| {
                 let (cache, calls) = (cache.clone(), calls.clone());
                 tokio::spawn(async move {
-                    cache
-                        .get(&key(), || async {
-                            calls.fetch_add(1, Ordering::SeqCst);
-                            tokio::time::sleep(Duration::from_millis(20)).await;
-                            Ok(Creds(1, SystemTime::now() + Duration::from_secs(3600)))
-                        })
-                        .await
-                        .unwrap()
-                        .0
+                    let exchange = || async {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        Ok(hour(1))
+                    };
+                    cache.get(&key(), exchange).await.unwrap()
                 })
             })
             .collect();
@@ -192,25 +197,38 @@ mod tests {
             assert_eq!(t.await.unwrap().0, 1);
         }
         assert_eq!(calls.load(Ordering::SeqCst), 1);
-        assert_eq!(cache.exchanges(&key()).await, 1);
     }
 
     #[tokio::test]
     async fn refreshes_ahead_of_expiry() {
+        let calls = AtomicU32::new(0);
+        let exchange = |ttl: Duration| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async move { Ok(Creds(1, SystemTime::now() + ttl)) }
+        };
+        // 10 s of lifetime: refreshed 2 s ahead, so served from the cache for 8 s.
         let cache = CredentialCache::<Creds>::default();
-        // 10 s of lifetime: refreshed 2 s ahead, so usable for 8 s.
-        let short = || async { Ok(Creds(1, SystemTime::now() + Duration::from_secs(10))) };
-        assert!(cache.get(&key(), short).await.unwrap().1);
-        assert!(
-            !cache.get(&key(), short).await.unwrap().1,
-            "fresh: served from the cache"
-        );
-        // Already inside the refresh window: a new exchange.
+        cache
+            .get(&key(), || exchange(Duration::from_secs(10)))
+            .await
+            .unwrap();
+        cache
+            .get(&key(), || exchange(Duration::from_secs(10)))
+            .await
+            .unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        // 100 ms of lifetime: after 90 ms it is inside the refresh window.
         let cache = CredentialCache::<Creds>::default();
-        let nearly = || async { Ok(Creds(2, SystemTime::now() + Duration::from_millis(100))) };
-        cache.get(&key(), nearly).await.unwrap();
+        cache
+            .get(&key(), || exchange(Duration::from_millis(100)))
+            .await
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(90)).await;
-        assert!(cache.get(&key(), nearly).await.unwrap().1);
+        cache
+            .get(&key(), || exchange(Duration::from_millis(100)))
+            .await
+            .unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
     }
 
     #[tokio::test]
@@ -221,7 +239,7 @@ mod tests {
         let calls = AtomicU32::new(0);
         let counted = || async {
             calls.fetch_add(1, Ordering::SeqCst);
-            Ok(Creds(3, SystemTime::now() + Duration::from_secs(3600)))
+            Ok(hour(3))
         };
         assert_eq!(
             cache.get(&key(), counted).await.unwrap_err().message,
@@ -233,17 +251,47 @@ mod tests {
             "within the backoff no new exchange"
         );
         tokio::time::sleep(FIRST_BACKOFF + Duration::from_millis(50)).await;
-        assert_eq!(cache.get(&key(), counted).await.unwrap().0.0, 3);
+        assert_eq!(cache.get(&key(), counted).await.unwrap().0, 3);
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]
-    async fn invalidate_forces_a_new_exchange() {
+    async fn valid_credentials_outlive_a_failed_refresh_and_its_backoff() {
         let cache = CredentialCache::<Creds>::default();
-        let ok = || async { Ok(Creds(4, SystemTime::now() + Duration::from_secs(3600))) };
-        cache.get(&key(), ok).await.unwrap();
-        cache.invalidate(&key()).await;
-        assert!(cache.get(&key(), ok).await.unwrap().1);
-        assert_eq!(cache.exchanges(&key()).await, 2);
+        // 1 s of lifetime: due for refresh after 800 ms, expired after 1 s.
+        let short = || async { Ok(Creds(5, SystemTime::now() + Duration::from_secs(1))) };
+        cache.get(&key(), short).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(850)).await;
+        let refused = || async { Err(Failure::new(FailureClass::Unavailable, "sts down")) };
+        assert_eq!(
+            cache.get(&key(), refused).await.unwrap().0,
+            5,
+            "the refreshing caller"
+        );
+        assert_eq!(
+            cache.get(&key(), refused).await.unwrap().0,
+            5,
+            "a caller within the backoff"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            cache.get(&key(), refused).await.unwrap_err().message,
+            "sts down",
+            "expired now"
+        );
+    }
+
+    #[tokio::test]
+    async fn invalidate_forgets_only_the_refused_credentials() {
+        let cache = CredentialCache::<Creds>::default();
+        cache.get(&key(), || async { Ok(hour(4)) }).await.unwrap();
+        cache.invalidate(&key(), |c| c.0 == 3).await;
+        let kept = cache.get(&key(), || async { Ok(hour(9)) }).await.unwrap();
+        assert_eq!(kept.0, 4, "another caller's newer credentials stay");
+        cache.invalidate(&key(), |c| c.0 == 4).await;
+        assert_eq!(
+            cache.get(&key(), || async { Ok(hour(9)) }).await.unwrap().0,
+            9
+        );
     }
 }

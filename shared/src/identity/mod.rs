@@ -54,6 +54,8 @@ pub struct Claims {
     pub aud: Vec<String>,
     pub iat: Option<i64>,
     pub exp: Option<i64>,
+    /// The key id, from the token's header.
+    #[serde(skip)]
     pub kid: Option<String>,
 }
 

@@ -1,9 +1,10 @@
 //! AWS Secrets Manager: a source read with the host's ambient credentials, and a
 //! destination written with role credentials from the STS exchange. fedsync's
 //! marks are tags; each write's `ClientRequestToken` is derived from (source,
-//! source version, destination), so a retried write never makes a second version.
+//! source version, destination, name), so a retried write never makes a second
+//! version, and the version that holds `AWSCURRENT` tells whether the marks hold.
 
-use super::{Destination, DestinationState, Source, SourceSecret, Write};
+use super::{Destination, DestinationState, Source, SourceSecret, Write, Written};
 use crate::aws::{AwsError, timeouts};
 use crate::exchange::aws::{AwsExchange, CachedRoleCredentials};
 use crate::marks::{MANAGER, Marks};
@@ -15,6 +16,7 @@ use aws_sdk_secretsmanager::config::{BehaviorVersion, Region};
 use aws_sdk_secretsmanager::primitives::Blob;
 use aws_sdk_secretsmanager::types::Tag;
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Secrets Manager names: ASCII letters, digits and `/_+=.@-`; 512 accepted on
@@ -31,6 +33,20 @@ pub const MAX_VALUE_BYTES: usize = 65_536;
 const TAG_MANAGED_BY: &str = "fedsync:managed-by";
 const TAG_SOURCE: &str = "fedsync:source";
 const TAG_SOURCE_VERSION: &str = "fedsync:source-version";
+const CURRENT: &str = "AWSCURRENT";
+
+/// Only Secrets Manager's own answer proves a secret absent; a bare 404 from a
+/// wrong endpoint or a proxy must not read as a deletion.
+fn is_absent(e: &AwsError) -> bool {
+    e.is("ResourceNotFoundException")
+}
+
+/// The version id holding `AWSCURRENT`.
+fn current_version(stages: Option<&HashMap<String, Vec<String>>>) -> Option<&str> {
+    stages?
+        .iter()
+        .find_map(|(id, s)| s.iter().any(|s| s == CURRENT).then_some(id.as_str()))
+}
 
 /// Secrets Manager as a source.
 pub struct AwsSmSource {
@@ -53,14 +69,6 @@ impl AwsSmSource {
     }
 }
 
-/// Secrets Manager reports a secret scheduled for deletion with this code and text.
-fn is_marked_for_deletion(e: &AwsError) -> bool {
-    e.is("InvalidRequestException")
-        && e.message
-            .as_deref()
-            .is_some_and(|m| m.contains("marked for deletion"))
-}
-
 #[async_trait::async_trait]
 impl Source for AwsSmSource {
     async fn read(&self, secret: &str) -> Result<Option<SourceSecret>, Failure> {
@@ -68,13 +76,18 @@ impl Source for AwsSmSource {
             .client
             .get_secret_value()
             .secret_id(secret)
+            // AWSCURRENT is the default, but named it is exact everywhere.
+            .version_stage(CURRENT)
             .send()
             .await
         {
             Ok(out) => out,
             Err(e) => {
                 let e = AwsError::from_sdk(&e);
-                if e.class == FailureClass::NotFound || is_marked_for_deletion(&e) {
+                // A secret scheduled for deletion refuses reads; its description says so.
+                let pending = e.is("InvalidRequestException")
+                    && self.current_version(secret).await?.is_none();
+                if is_absent(&e) || pending {
                     return Ok(None);
                 }
                 return Err(e.into_failure(format_args!(
@@ -86,10 +99,8 @@ impl Source for AwsSmSource {
             (Some(s), _) => SecretValue::text(s),
             (None, Some(b)) => SecretValue::binary(b.into_inner()),
             (None, None) => {
-                return Err(Failure::new(
-                    FailureClass::BadInput,
-                    format!("source secret {secret:?} has no value"),
-                ));
+                let message = format!("source secret {secret:?} has no value");
+                return Err(Failure::new(FailureClass::BadInput, message));
             }
         };
         let missing = |what| {
@@ -108,14 +119,26 @@ impl Source for AwsSmSource {
     async fn current_version(&self, secret: &str) -> Result<Option<String>, Failure> {
         match self.client.describe_secret().secret_id(secret).send().await {
             Ok(out) if out.deleted_date.is_some() => Ok(None),
-            Ok(out) => Ok(out
-                .version_ids_to_stages
-                .unwrap_or_default()
-                .into_iter()
-                .find_map(|(id, stages)| stages.iter().any(|s| s == "AWSCURRENT").then_some(id))),
+            Ok(out) => Ok(current_version(out.version_ids_to_stages()).map(str::to_string)),
             Err(e) => {
                 let e = AwsError::from_sdk(&e);
-                if e.class == FailureClass::NotFound {
+                if is_absent(&e) {
+                    return Ok(None);
+                }
+                Err(e.into_failure(format_args!("describing source secret {secret:?}")))
+            }
+        }
+    }
+
+    async fn canonical_name(&self, secret: &str) -> Result<Option<String>, Failure> {
+        if !secret.starts_with("arn:") {
+            return Ok(None);
+        }
+        match self.client.describe_secret().secret_id(secret).send().await {
+            Ok(out) => Ok(out.name),
+            Err(e) => {
+                let e = AwsError::from_sdk(&e);
+                if is_absent(&e) {
                     return Ok(None);
                 }
                 Err(e.into_failure(format_args!("describing source secret {secret:?}")))
@@ -132,6 +155,21 @@ pub struct AwsSmDestination {
     destination: String,
     kms_key_id: Option<String>,
     recovery_window_days: u8,
+}
+
+/// Why a call with role credentials failed.
+enum CallError {
+    Exchange(Failure),
+    Aws(AwsError),
+}
+
+impl CallError {
+    fn into_failure(self, context: impl std::fmt::Display) -> Failure {
+        match self {
+            CallError::Exchange(f) => f,
+            CallError::Aws(e) => e.into_failure(context),
+        }
+    }
 }
 
 impl AwsSmDestination {
@@ -162,16 +200,13 @@ impl AwsSmDestination {
     /// The `ClientRequestToken` of a write: a function of (source, source version,
     /// destination, name), so the same write retried is recognized by AWS.
     fn request_token(&self, name: &str, marks: &Marks) -> String {
-        let digest = Sha256::digest(
-            [
-                marks.source_ref.as_str(),
-                &marks.source_version,
-                &self.destination,
-                name,
-            ]
-            .join("\0"),
-        );
-        let h = hex(&digest[..16]);
+        let fields = [
+            marks.source_ref.as_str(),
+            &marks.source_version,
+            &self.destination,
+            name,
+        ];
+        let h = hex(&Sha256::digest(fields.join("\0"))[..16]);
         format!(
             "{}-{}-{}-{}-{}",
             &h[..8],
@@ -182,51 +217,151 @@ impl AwsSmDestination {
         )
     }
 
-    /// Runs a call with role credentials; if AWS says they expired, exchange once more and retry once.
-    async fn with_credentials<T, F, Fut>(&self, call: F) -> Result<T, AwsCallError>
+    /// Runs a call with role credentials; if AWS says they expired, exchanges once
+    /// more (unless a concurrent call already did) and retries once.
+    async fn call<T, F, Fut>(&self, call: F) -> Result<T, CallError>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, AwsError>>,
     {
-        self.exchange
+        let used = self
+            .exchange
             .credentials()
             .await
-            .map_err(AwsCallError::Exchange)?;
+            .map_err(CallError::Exchange)?;
         match call().await {
             Err(e) if e.is_expired_credential() => {
                 tracing::warn!(destination = %self.destination, "AWS refused the cached credentials as expired; exchanging again");
-                self.exchange.invalidate().await;
+                self.exchange.invalidate(&used).await;
                 self.exchange
                     .credentials()
                     .await
-                    .map_err(AwsCallError::Exchange)?;
-                call().await.map_err(AwsCallError::Aws)
+                    .map_err(CallError::Exchange)?;
+                call().await.map_err(CallError::Aws)
             }
-            other => other.map_err(AwsCallError::Aws),
+            other => other.map_err(CallError::Aws),
         }
     }
 
     fn tags(write: &Write<'_>) -> Vec<Tag> {
-        let mark = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
-        let mut tags: Vec<Tag> = write.tags.iter().map(|(k, v)| mark(k, v)).collect();
-        tags.push(mark(TAG_MANAGED_BY, MANAGER));
-        tags.push(mark(TAG_SOURCE, &write.marks.source_ref));
-        tags.push(mark(TAG_SOURCE_VERSION, &write.marks.source_version));
+        let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
+        let mut tags: Vec<Tag> = write.tags.iter().map(|(k, v)| tag(k, v)).collect();
+        tags.push(tag(TAG_MANAGED_BY, MANAGER));
+        tags.push(tag(TAG_SOURCE, &write.marks.source_ref));
+        tags.push(tag(TAG_SOURCE_VERSION, &write.marks.source_version));
         tags
+    }
+
+    /// Creates the secret with its value and marks in one call.
+    async fn create(&self, write: &Write<'_>, token: &str) -> Result<Written, Failure> {
+        let created = self
+            .call(|| async {
+                self.client
+                    .create_secret()
+                    .name(write.name)
+                    .client_request_token(token)
+                    .set_secret_string(write.value.expose_text().map(str::to_string))
+                    .set_secret_binary(binary(write.value))
+                    .set_kms_key_id(self.kms_key_id.clone())
+                    .description("Managed by fedsync")
+                    .set_tags(Some(Self::tags(write)))
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk(&e))
+            })
+            .await;
+        match created {
+            Ok(_) => Ok(Written::Done),
+            // Created since it was inspected (a concurrent delivery, or someone else).
+            Err(CallError::Aws(e)) if e.is("ResourceExistsException") => Ok(Written::NameTaken),
+            Err(e) => Err(e.into_failure(format_args!("creating {:?}", write.name))),
+        }
+    }
+
+    /// Puts a new version and retags, concurrently: `inspect` trusts the marks only
+    /// when `AWSCURRENT` is this write's token, so a half-done write is redone, and
+    /// the same token makes the redo a no-op.
+    async fn update(&self, write: &Write<'_>, token: &str) -> Result<Written, Failure> {
+        let put = self.call(|| async {
+            self.client
+                .put_secret_value()
+                .secret_id(write.name)
+                .client_request_token(token)
+                .set_secret_string(write.value.expose_text().map(str::to_string))
+                .set_secret_binary(binary(write.value))
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(&e))
+        });
+        let tag = self.call(|| async {
+            self.client
+                .tag_resource()
+                .secret_id(write.name)
+                .set_tags(Some(Self::tags(write)))
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(&e))
+        });
+        let (put, tag) = tokio::join!(put, tag);
+        let put = put
+            .map_err(|e| e.into_failure(format_args!("writing a new value to {:?}", write.name)))?;
+        tag.map_err(|e| e.into_failure(format_args!("tagging {:?}", write.name)))?;
+        // A token AWS already knows is accepted without moving AWSCURRENT (the
+        // source went back to an earlier version): move it explicitly.
+        if !put.version_stages().iter().any(|s| s == CURRENT) {
+            self.make_current(write.name, token).await?;
+        }
+        Ok(Written::Done)
+    }
+
+    async fn make_current(&self, name: &str, token: &str) -> Result<(), Failure> {
+        let described = self
+            .call(|| async {
+                self.client
+                    .describe_secret()
+                    .secret_id(name)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk(&e))
+            })
+            .await
+            .map_err(|e| e.into_failure(format_args!("describing {name:?}")))?;
+        let current = current_version(described.version_ids_to_stages()).map(str::to_string);
+        self.call(|| async {
+            self.client
+                .update_secret_version_stage()
+                .secret_id(name)
+                .version_stage(CURRENT)
+                .move_to_version_id(token)
+                .set_remove_from_version_id(current.clone())
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(&e))
+        })
+        .await
+        .map(|_| ())
+        .map_err(|e| e.into_failure(format_args!("making version {token} of {name:?} current")))
+    }
+
+    async fn restore(&self, name: &str) -> Result<(), Failure> {
+        self.call(|| async {
+            self.client
+                .restore_secret()
+                .secret_id(name)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(&e))
+        })
+        .await
+        .map(|_| ())
+        .map_err(|e| e.into_failure(format_args!("restoring {name:?}")))
     }
 }
 
-enum AwsCallError {
-    Exchange(Failure),
-    Aws(AwsError),
-}
-
-impl AwsCallError {
-    fn into_failure(self, context: impl std::fmt::Display) -> Failure {
-        match self {
-            AwsCallError::Exchange(f) => f,
-            AwsCallError::Aws(e) => e.into_failure(context),
-        }
+fn binary(value: &SecretValue) -> Option<Blob> {
+    match value {
+        SecretValue::Binary(_) => Some(Blob::new(value.expose_bytes())),
+        SecretValue::Text(_) => None,
     }
 }
 
@@ -234,7 +369,7 @@ impl AwsCallError {
 impl Destination for AwsSmDestination {
     async fn inspect(&self, name: &str) -> Result<DestinationState, Failure> {
         let described = self
-            .with_credentials(|| async {
+            .call(|| async {
                 self.client
                     .describe_secret()
                     .secret_id(name)
@@ -245,33 +380,21 @@ impl Destination for AwsSmDestination {
             .await;
         let out = match described {
             Ok(out) => out,
-            Err(AwsCallError::Aws(e)) if e.class == FailureClass::NotFound => {
-                return Ok(DestinationState::Absent);
-            }
+            Err(CallError::Aws(e)) if is_absent(&e) => return Ok(DestinationState::Absent),
             Err(e) => return Err(e.into_failure(format_args!("describing {name:?}"))),
         };
-        if out.deleted_date.is_some() {
-            return Ok(DestinationState::PendingDeletion);
-        }
         let tag = |key: &str| {
-            out.tags()
-                .iter()
-                .find(|t| t.key() == Some(key))
-                .and_then(|t| t.value())
-                .map(str::to_string)
+            let found = out.tags().iter().find(|t| t.key() == Some(key));
+            found.and_then(|t| t.value()).map(str::to_string)
         };
         let managed = tag(TAG_MANAGED_BY).as_deref() == Some(MANAGER);
         let source_ref = tag(TAG_SOURCE).filter(|_| managed);
+        if out.deleted_date.is_some() {
+            return Ok(DestinationState::PendingDeletion { source_ref });
+        }
         // The marks count only if the current version is the one fedsync wrote for
         // them: a write whose tags landed but whose value did not is redone.
-        let current = out.version_ids_to_stages().and_then(|m| {
-            m.iter().find_map(|(id, stages)| {
-                stages
-                    .iter()
-                    .any(|s| s == "AWSCURRENT")
-                    .then_some(id.as_str())
-            })
-        });
+        let current = current_version(out.version_ids_to_stages());
         let marks = match (&source_ref, tag(TAG_SOURCE_VERSION)) {
             (Some(source_ref), Some(source_version)) => {
                 let marks = Marks {
@@ -289,70 +412,22 @@ impl Destination for AwsSmDestination {
         })
     }
 
-    async fn write(&self, write: Write<'_>) -> Result<(), Failure> {
+    async fn write(&self, write: Write<'_>) -> Result<Written, Failure> {
         let token = self.request_token(write.name, write.marks);
-        let (string, binary) = match write.value {
-            SecretValue::Text(_) => (
-                Some(String::from_utf8_lossy(write.value.expose_bytes()).into_owned()),
-                None,
-            ),
-            SecretValue::Binary(_) => (None, Some(Blob::new(write.value.expose_bytes()))),
-        };
-        if matches!(write.state, DestinationState::Absent) {
-            let created = self
-                .with_credentials(|| async {
-                    self.client
-                        .create_secret()
-                        .name(write.name)
-                        .client_request_token(&token)
-                        .set_secret_string(string.clone())
-                        .set_secret_binary(binary.clone())
-                        .set_kms_key_id(self.kms_key_id.clone())
-                        .description("Managed by fedsync")
-                        .set_tags(Some(Self::tags(&write)))
-                        .send()
-                        .await
-                        .map_err(|e| AwsError::from_sdk(&e))
-                })
-                .await;
-            match created {
-                Ok(_) => return Ok(()),
-                // Created meanwhile (a concurrent delivery, or our own earlier attempt): put instead.
-                Err(AwsCallError::Aws(e)) if e.is("ResourceExistsException") => {}
-                Err(e) => return Err(e.into_failure(format_args!("creating {:?}", write.name))),
+        match write.state {
+            DestinationState::Absent => self.create(&write, &token).await,
+            DestinationState::PendingDeletion { .. } => {
+                // The engine only writes here when fedsync manages the secret for
+                // this same source (it was deleted at the source, then came back).
+                self.restore(write.name).await?;
+                self.update(&write, &token).await
             }
+            DestinationState::Present { .. } => self.update(&write, &token).await,
         }
-        // The value and the marks are written concurrently: `inspect` trusts the
-        // marks only when the current version is this token, so a half-done write
-        // is seen as not done and redone (the same token makes the redo a no-op).
-        let put = self.with_credentials(|| async {
-            self.client
-                .put_secret_value()
-                .secret_id(write.name)
-                .client_request_token(&token)
-                .set_secret_string(string.clone())
-                .set_secret_binary(binary.clone())
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk(&e))
-        });
-        let tag = self.with_credentials(|| async {
-            self.client
-                .tag_resource()
-                .secret_id(write.name)
-                .set_tags(Some(Self::tags(&write)))
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk(&e))
-        });
-        let (put, tag) = tokio::join!(put, tag);
-        put.map_err(|e| e.into_failure(format_args!("writing a new value to {:?}", write.name)))?;
-        tag.map_err(|e| e.into_failure(format_args!("tagging {:?}", write.name)))?;
-        Ok(())
     }
 
     async fn delete(&self, name: &str) -> Result<(), Failure> {
-        self.with_credentials(|| async {
+        self.call(|| async {
             self.client
                 .delete_secret()
                 .secret_id(name)

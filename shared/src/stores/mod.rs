@@ -27,6 +27,12 @@ pub trait Source: Send + Sync {
 
     /// The latest version id only (to confirm nothing moved on after a sync).
     async fn current_version(&self, secret: &str) -> Result<Option<String>, Failure>;
+
+    /// The secret's name, when an event named it by another identifier (such as a
+    /// partial ARN) that the rules cannot match; `None` when it is already a name.
+    async fn canonical_name(&self, _secret: &str) -> Result<Option<String>, Failure> {
+        Ok(None)
+    }
 }
 
 /// What a destination holds under one name, as far as fedsync can tell.
@@ -34,7 +40,10 @@ pub trait Source: Send + Sync {
 pub enum DestinationState {
     Absent,
     /// The name is held by a secret scheduled for deletion (or soft-deleted).
-    PendingDeletion,
+    PendingDeletion {
+        /// The source reference in its marks, if fedsync manages it.
+        source_ref: Option<String>,
+    },
     Present {
         /// Whether fedsync's managed-by mark is on it.
         managed: bool,
@@ -56,15 +65,24 @@ pub struct Write<'a> {
     pub state: &'a DestinationState,
 }
 
+/// How a write ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    Done,
+    /// The name was absent when inspected but taken when created: nothing was
+    /// written, and the engine decides again from the new state.
+    NameTaken,
+}
+
 /// A store secrets are written to.
 #[async_trait::async_trait]
 pub trait Destination: Send + Sync {
     /// Reads the state of `name` (marks, ownership); never its value.
     async fn inspect(&self, name: &str) -> Result<DestinationState, Failure>;
 
-    /// Writes the value and the marks. Retrying the same write must not create a
-    /// second version.
-    async fn write(&self, write: Write<'_>) -> Result<(), Failure>;
+    /// Writes the value and the marks, and makes the value the current one.
+    /// Retrying the same write must not create a second version.
+    async fn write(&self, write: Write<'_>) -> Result<Written, Failure>;
 
     /// Deletes `name` (the engine has checked that fedsync manages it).
     async fn delete(&self, name: &str) -> Result<(), Failure>;

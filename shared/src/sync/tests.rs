@@ -73,7 +73,7 @@ fn a_name_managed_for_another_source_is_a_collision() {
 #[test]
 fn a_name_pending_deletion_is_a_conflict_that_says_what_to_do() {
     match decide(
-        &DestinationState::PendingDeletion,
+        &DestinationState::PendingDeletion { source_ref: None },
         &marks("s:a", "v1"),
         Overwrite::Always,
     ) {
@@ -82,6 +82,24 @@ fn a_name_pending_deletion_is_a_conflict_that_says_what_to_do() {
         }
         d => panic!("{d:?}"),
     }
+}
+
+#[test]
+fn fedsyncs_own_deleted_copy_comes_back_with_its_source() {
+    let ours = DestinationState::PendingDeletion {
+        source_ref: Some("s:a".into()),
+    };
+    assert_eq!(
+        decide(&ours, &marks("s:a", "v3"), Overwrite::Managed),
+        Decision::Write
+    );
+    let theirs = DestinationState::PendingDeletion {
+        source_ref: Some("s:b".into()),
+    };
+    assert!(matches!(
+        decide(&theirs, &marks("s:a", "v3"), Overwrite::Managed),
+        Decision::Fail(_)
+    ));
 }
 
 #[test]

@@ -59,13 +59,22 @@ pub fn parse(event: &Value, config: &Config) -> Result<Option<SecretChange>, Fai
                     return Ok(None);
                 }
             };
-            let secret = at(&["responseElements", "arn"])
+            // AWS writes full ARNs in these fields, so the name can be read off them.
+            let full_arn = at(&["responseElements", "arn"])
                 .or_else(|| at(&["responseElements", "aRN"]))
                 .or_else(|| at(&["additionalEventData", "SecretId"]))
-                .or_else(|| event.resources.as_ref().and_then(|r| r.first().cloned()))
-                .or_else(|| at(&["requestParameters", "secretId"]))
-                .or_else(|| at(&["requestParameters", "name"]))
-                .ok_or_else(|| malformed(format!("the {name} event names no secret (detail.requestParameters.secretId, detail.responseElements.arn)")))?;
+                .or_else(|| event.resources.as_ref().and_then(|r| r.first().cloned()));
+            // What the caller sent: a name, or a full or partial ARN, kept as it is
+            // (the source resolves an ARN it cannot route).
+            let as_sent = || {
+                at(&["requestParameters", "secretId"])
+                    .or_else(|| at(&["requestParameters", "name"]))
+            };
+            let secret = full_arn.map(|arn| secret_name(&arn).to_string()).or_else(as_sent).ok_or_else(|| {
+                malformed(format!(
+                    "the {name} event names no secret (detail.responseElements.arn, detail.requestParameters.secretId)"
+                ))
+            })?;
             let version = at(&["responseElements", "versionId"])
                 .or_else(|| at(&["requestParameters", "clientRequestToken"]));
             (kind, secret, version)
@@ -77,11 +86,14 @@ pub fn parse(event: &Value, config: &Config) -> Result<Option<SecretChange>, Fai
                 tracing::info!(label = %label, "ignoring a label move that does not change the current value");
                 return Ok(None);
             }
-            let secret = event
-                .resources
-                .as_ref()
-                .and_then(|r| r.first().cloned())
-                .or_else(|| at(&["name"]))
+            let secret = at(&["name"])
+                .or_else(|| {
+                    event
+                        .resources
+                        .as_ref()
+                        .and_then(|r| r.first())
+                        .map(|arn| secret_name(arn).to_string())
+                })
                 .ok_or_else(|| {
                     malformed(
                         "the Secret Label Updated event names no secret (resources, detail.name)",
@@ -104,7 +116,7 @@ pub fn parse(event: &Value, config: &Config) -> Result<Option<SecretChange>, Fai
     })?;
     Ok(Some(SecretChange {
         source,
-        secret: secret_name(&secret).to_string(),
+        secret,
         version,
         kind,
         observed_at: event

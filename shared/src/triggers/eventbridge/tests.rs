@@ -124,6 +124,20 @@ fn an_event_from_a_region_no_source_covers_is_rejected() {
 }
 
 #[test]
+fn an_arn_the_caller_sent_is_kept_for_the_source_to_resolve() {
+    // A partial ARN (no random suffix) cannot be told from a full one by its shape.
+    let mut event = sample("eventbridge-update-secret.json");
+    event["detail"]["responseElements"] = Value::Null;
+    event["detail"]["requestParameters"]["secretId"] =
+        "arn:aws:secretsmanager:us-east-1:1:secret:app/db-backup".into();
+    let c = parse(&event, &config()).unwrap().unwrap();
+    assert_eq!(
+        c.secret,
+        "arn:aws:secretsmanager:us-east-1:1:secret:app/db-backup"
+    );
+}
+
+#[test]
 fn arns_become_names() {
     assert_eq!(
         secret_name("arn:aws:secretsmanager:us-east-1:1:secret:prod/db-AbCdEf"),
