@@ -336,10 +336,19 @@ impl Config {
             }
         }
 
+        // Events name a region, not a source: one Secrets Manager source per region.
+        let mut regions: BTreeMap<Option<&str>, &str> = BTreeMap::new();
         for (name, source) in &self.sources {
-            let SourceConfig::AwsSecretsManager { endpoint, .. } = source;
+            let SourceConfig::AwsSecretsManager { endpoint, region } = source;
             if let Some(e) = endpoint {
                 check_url(e, &format!("sources.{name}.endpoint"), &mut report);
+            }
+            if let Some(other) = regions.insert(region.as_deref(), name) {
+                let region = region.as_deref().unwrap_or("the host's region");
+                report(
+                    format!("sources.{name}.region"),
+                    format!("source {other:?} already reads AWS Secrets Manager in {region}"),
+                );
             }
         }
 

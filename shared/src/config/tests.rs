@@ -261,3 +261,17 @@ fn file_identity_paths_are_paths_or_env_references() {
         );
     }
 }
+
+#[test]
+fn one_secrets_manager_source_per_region() {
+    let p = problems(&with(
+        "[destinations.aws-dr]",
+        "[sources.again]\nkind = \"aws-secrets-manager\"\nregion = \"us-east-1\"\n\n[destinations.aws-dr]",
+    ));
+    assert_eq!(
+        p,
+        vec![
+            r#"sources.main.region: source "again" already reads AWS Secrets Manager in us-east-1"#
+        ]
+    );
+}

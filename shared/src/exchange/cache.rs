@@ -32,30 +32,50 @@ const MAX_REFRESH_AHEAD: Duration = Duration::from_secs(300);
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
+/// One cache entry: the current credentials, readable without waiting, and a
+/// lock held by whoever exchanges, so that concurrent misses wait for one result.
 struct Slot<C> {
-    value: Option<Cached<C>>,
-    failure: Option<(Instant, Failure)>,
-    consecutive_failures: u32,
+    current: Mutex<Option<Cached<C>>>,
+    exchange: tokio::sync::Mutex<Failures>,
 }
 
+#[derive(Default)]
+struct Failures {
+    last: Option<(Instant, Failure)>,
+    consecutive: u32,
+}
+
+#[derive(Clone)]
 struct Cached<C> {
     credentials: C,
     refresh_at: SystemTime,
 }
 
 impl<C: Expiring + Clone> Slot<C> {
-    /// The held credentials if they have not expired yet (even if due for refresh).
+    fn snapshot(&self) -> Option<Cached<C>> {
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Credentials not due for refresh yet.
+    fn fresh(&self) -> Option<C> {
+        self.snapshot()
+            .filter(|c| SystemTime::now() < c.refresh_at)
+            .map(|c| c.credentials)
+    }
+
+    /// Credentials that have not expired (even if due for refresh).
     fn still_valid(&self) -> Option<C> {
-        let cached = self.value.as_ref()?;
-        (SystemTime::now() < cached.credentials.expires_at()).then(|| cached.credentials.clone())
+        let cached = self.snapshot()?;
+        (SystemTime::now() < cached.credentials.expires_at()).then_some(cached.credentials)
     }
 }
 
-type SlotRef<C> = Arc<tokio::sync::Mutex<Slot<C>>>;
-
 /// A process-wide cache of one kind of credentials.
 pub struct CredentialCache<C> {
-    slots: Mutex<HashMap<CacheKey, SlotRef<C>>>,
+    slots: Mutex<HashMap<CacheKey, Arc<Slot<C>>>>,
 }
 
 impl<C> Default for CredentialCache<C> {
@@ -67,55 +87,61 @@ impl<C> Default for CredentialCache<C> {
 }
 
 impl<C: Clone + Expiring> CredentialCache<C> {
-    fn slot(&self, key: &CacheKey) -> SlotRef<C> {
+    fn slot(&self, key: &CacheKey) -> Arc<Slot<C>> {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         let slot = slots.entry(key.clone()).or_insert_with(|| {
-            Arc::new(tokio::sync::Mutex::new(Slot {
-                value: None,
-                failure: None,
-                consecutive_failures: 0,
-            }))
+            Arc::new(Slot {
+                current: Mutex::new(None),
+                exchange: tokio::sync::Mutex::default(),
+            })
         });
         slot.clone()
     }
 
     /// Cached credentials for `key`, or the result of `exchange`, run once for all
-    /// concurrent callers.
+    /// concurrent callers. Credentials due for refresh but still valid are served
+    /// to everyone but the one caller that refreshes them.
     pub async fn get<F, Fut>(&self, key: &CacheKey, exchange: F) -> Result<C, Failure>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<C, Failure>>,
     {
         let slot = self.slot(key);
-        let mut slot = slot.lock().await;
-        let now = SystemTime::now();
-        if let Some(cached) = &slot.value
-            && now < cached.refresh_at
-        {
-            return Ok(cached.credentials.clone());
+        if let Some(fresh) = slot.fresh() {
+            return Ok(fresh);
         }
-        if let Some((until, failure)) = &slot.failure
+        let mut failures = match (slot.still_valid(), slot.exchange.try_lock()) {
+            (_, Ok(guard)) => guard,
+            // Someone is refreshing already: these are still good meanwhile.
+            (Some(valid), Err(_)) => return Ok(valid),
+            (None, Err(_)) => slot.exchange.lock().await,
+        };
+        // A concurrent caller may have exchanged while this one waited.
+        if let Some(fresh) = slot.fresh() {
+            return Ok(fresh);
+        }
+        if let Some((until, failure)) = &failures.last
             && Instant::now() < *until
         {
             return slot.still_valid().ok_or_else(|| failure.clone());
         }
+        let now = SystemTime::now();
         match exchange().await {
             Ok(credentials) => {
                 let refresh_at = refresh_time(now, credentials.expires_at());
-                slot.value = Some(Cached {
+                *slot.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(Cached {
                     credentials: credentials.clone(),
                     refresh_at,
                 });
-                slot.failure = None;
-                slot.consecutive_failures = 0;
+                *failures = Failures::default();
                 Ok(credentials)
             }
             Err(failure) => {
                 let backoff = FIRST_BACKOFF
-                    .saturating_mul(1 << slot.consecutive_failures.min(5))
+                    .saturating_mul(1 << failures.consecutive.min(5))
                     .min(MAX_BACKOFF);
-                slot.consecutive_failures += 1;
-                slot.failure = Some((Instant::now() + backoff, failure.clone()));
+                failures.consecutive += 1;
+                failures.last = Some((Instant::now() + backoff, failure.clone()));
                 match slot.still_valid() {
                     Some(current) => {
                         tracing::warn!(error = %failure, "refreshing credentials failed; using the current ones until they expire");
@@ -131,13 +157,9 @@ impl<C: Clone + Expiring> CredentialCache<C> {
     /// store refused (a concurrent caller may already have replaced them).
     pub async fn invalidate(&self, key: &CacheKey, is_stale: impl FnOnce(&C) -> bool) {
         let slot = self.slot(key);
-        let mut slot = slot.lock().await;
-        if slot
-            .value
-            .as_ref()
-            .is_some_and(|c| is_stale(&c.credentials))
-        {
-            slot.value = None;
+        let mut current = slot.current.lock().unwrap_or_else(|p| p.into_inner());
+        if current.as_ref().is_some_and(|c| is_stale(&c.credentials)) {
+            *current = None;
         }
     }
 }
@@ -278,6 +300,39 @@ mod tests {
             cache.get(&key(), refused).await.unwrap_err().message,
             "sts down",
             "expired now"
+        );
+    }
+
+    #[tokio::test]
+    async fn callers_do_not_wait_for_a_refresh_while_the_credentials_are_valid() {
+        let cache = Arc::new(CredentialCache::<Creds>::default());
+        // 1 s of lifetime: due for refresh after 800 ms.
+        cache
+            .get(&key(), || async {
+                Ok(Creds(6, SystemTime::now() + Duration::from_secs(1)))
+            })
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(850)).await;
+        let refreshing = {
+            let cache = cache.clone();
+            tokio::spawn(async move {
+                let slow = || async {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    Ok(hour(7))
+                };
+                cache.get(&key(), slow).await.unwrap()
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let started = Instant::now();
+        let served = cache.get(&key(), || async { Ok(hour(8)) }).await.unwrap();
+        assert_eq!(served.0, 6, "the still-valid credentials, at once");
+        assert!(started.elapsed() < Duration::from_millis(100));
+        assert_eq!(refreshing.await.unwrap().0, 7);
+        assert_eq!(
+            cache.get(&key(), || async { Ok(hour(9)) }).await.unwrap().0,
+            7
         );
     }
 

@@ -127,7 +127,8 @@ pub fn parse(event: &Value, config: &Config) -> Result<Option<SecretChange>, Fai
 }
 
 /// The configured Secrets Manager source for a region: the one whose region is
-/// that region, else the only one without a region (the host's own).
+/// that region, else the one without a region (the host's own). The
+/// configuration holds at most one of each.
 fn source_for(config: &Config, region: Option<&str>) -> Option<String> {
     let host_region = std::env::var("AWS_REGION").ok();
     let mut fallback = None;
