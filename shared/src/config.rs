@@ -29,6 +29,44 @@ pub struct Config {
     pub destinations: BTreeMap<String, DestinationConfig>,
     #[serde(default)]
     pub rules: Vec<Rule>,
+    /// Settings of the receivers (HTTP triggers).
+    #[serde(default)]
+    pub triggers: TriggersConfig,
+}
+
+/// Settings of the HTTP triggers.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggersConfig {
+    pub pubsub: Option<PubSubConfig>,
+}
+
+/// How the Pub/Sub push receiver authenticates requests.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PubSubConfig {
+    /// The audience of the push subscription's OIDC token (by default, Pub/Sub
+    /// uses the push endpoint's URL).
+    pub audience: String,
+    /// The service account the subscription signs its tokens as.
+    pub service_account: String,
+    /// Google's signing keys (default `https://www.googleapis.com/oauth2/v3/certs`).
+    #[serde(default = "default_google_jwks")]
+    pub jwks_url: String,
+    /// Accepted `iss` values (default Google's two spellings).
+    #[serde(default = "default_google_issuers")]
+    pub issuers: Vec<String>,
+}
+
+fn default_google_jwks() -> String {
+    "https://www.googleapis.com/oauth2/v3/certs".into()
+}
+
+fn default_google_issuers() -> Vec<String> {
+    vec![
+        "https://accounts.google.com".into(),
+        "accounts.google.com".into(),
+    ]
 }
 
 /// A named token source: where fedsync's own signed JWT comes from.
@@ -40,6 +78,12 @@ pub enum IdentityConfig {
     File { path: String },
     /// fedsync signs its own short-lived tokens with a private key.
     SigningKey(SigningKeyConfig),
+    /// The Google metadata server's identity token (Cloud Run, GCE, GKE).
+    GcpMetadata {
+        /// `host[:port]` of the metadata server (default: `GCE_METADATA_HOST`, else
+        /// `metadata.google.internal`).
+        metadata_host: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -70,6 +114,53 @@ pub enum SourceConfig {
         region: Option<String>,
         endpoint: Option<String>,
     },
+    /// Google Secret Manager.
+    GcpSecretManager(GcpSourceConfig),
+}
+
+/// Google Secret Manager as a source: read as the host's own service account
+/// (the metadata server's access token), or through workload identity
+/// federation when `identity` and `workload_identity_provider` are set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GcpSourceConfig {
+    pub project: String,
+    pub identity: Option<String>,
+    pub workload_identity_provider: Option<String>,
+    pub service_account: Option<String>,
+    pub audience: Option<String>,
+    pub secretmanager_endpoint: Option<String>,
+    pub sts_endpoint: Option<String>,
+    pub iamcredentials_endpoint: Option<String>,
+    /// `host[:port]` of the metadata server, for the ambient access token.
+    pub metadata_host: Option<String>,
+}
+
+/// Google Secret Manager as a destination, reached through workload identity
+/// federation (Google STS), optionally impersonating a service account.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GcpDestinationConfig {
+    pub project: String,
+    /// `//iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER`
+    pub workload_identity_provider: String,
+    /// Impersonated with IAM Credentials `generateAccessToken` when set.
+    pub service_account: Option<String>,
+    pub identity: String,
+    /// The token's `aud` (default `https:` + the provider's name).
+    pub audience: Option<String>,
+    /// Locations for user-managed replication of the secrets fedsync creates
+    /// (default: automatic replication).
+    #[serde(default)]
+    pub replication_locations: Vec<String>,
+    pub secretmanager_endpoint: Option<String>,
+    pub sts_endpoint: Option<String>,
+    pub iamcredentials_endpoint: Option<String>,
+}
+
+/// The default `aud` Google expects: the provider's full name with `https:` in front.
+pub fn google_default_audience(provider: &str) -> String {
+    format!("https:{provider}")
 }
 
 /// Where secrets are written.
@@ -77,6 +168,7 @@ pub enum SourceConfig {
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum DestinationConfig {
     AwsSecretsManager(AwsDestinationConfig),
+    GcpSecretManager(GcpDestinationConfig),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -122,12 +214,14 @@ impl DestinationConfig {
     pub fn identity(&self) -> &str {
         match self {
             DestinationConfig::AwsSecretsManager(d) => &d.identity,
+            DestinationConfig::GcpSecretManager(d) => &d.identity,
         }
     }
 
     pub fn name_rules(&self) -> &'static NameRules {
         match self {
             DestinationConfig::AwsSecretsManager(_) => &stores::aws_sm::NAME_RULES,
+            DestinationConfig::GcpSecretManager(_) => &stores::gcp_sm::NAME_RULES,
         }
     }
 }
@@ -313,6 +407,14 @@ impl Config {
                         report(format!("{key}.path"), problem.into());
                     }
                 }
+                IdentityConfig::GcpMetadata {
+                    metadata_host: Some(host),
+                } => {
+                    check_metadata_host(host, &format!("{key}.metadata_host"), &mut report);
+                }
+                IdentityConfig::GcpMetadata {
+                    metadata_host: None,
+                } => {}
                 IdentityConfig::SigningKey(sk) => {
                     check_url(&sk.issuer, &format!("{key}.issuer"), &mut report);
                     match Reference::parse(&sk.key) {
@@ -339,16 +441,33 @@ impl Config {
         // Events name a region, not a source: one Secrets Manager source per region.
         let mut regions: BTreeMap<Option<&str>, &str> = BTreeMap::new();
         for (name, source) in &self.sources {
-            let SourceConfig::AwsSecretsManager { endpoint, region } = source;
-            if let Some(e) = endpoint {
-                check_url(e, &format!("sources.{name}.endpoint"), &mut report);
-            }
-            if let Some(other) = regions.insert(region.as_deref(), name) {
-                let region = region.as_deref().unwrap_or("the host's region");
-                report(
-                    format!("sources.{name}.region"),
-                    format!("source {other:?} already reads AWS Secrets Manager in {region}"),
-                );
+            let key = format!("sources.{name}");
+            match source {
+                SourceConfig::AwsSecretsManager { endpoint, region } => {
+                    if let Some(e) = endpoint {
+                        check_url(e, &format!("{key}.endpoint"), &mut report);
+                    }
+                    if let Some(other) = regions.insert(region.as_deref(), name) {
+                        let region = region.as_deref().unwrap_or("the host's region");
+                        report(
+                            format!("{key}.region"),
+                            format!(
+                                "source {other:?} already reads AWS Secrets Manager in {region}"
+                            ),
+                        );
+                    }
+                }
+                SourceConfig::GcpSecretManager(gcp) => {
+                    check_gcp_source(&key, gcp, &mut report);
+                    if let Some(identity) = &gcp.identity
+                        && !self.identities.contains_key(identity)
+                    {
+                        report(
+                            format!("{key}.identity"),
+                            unknown("identity", identity, self.identities.keys()),
+                        );
+                    }
+                }
             }
         }
 
@@ -360,42 +479,28 @@ impl Config {
                     unknown("identity", destination.identity(), self.identities.keys()),
                 );
             }
-            let DestinationConfig::AwsSecretsManager(aws) = destination;
-            for (field, value) in [
-                ("endpoint", &aws.endpoint),
-                ("sts_endpoint", &aws.sts_endpoint),
-            ] {
-                if let Some(v) = value {
-                    check_url(v, &format!("{key}.{field}"), &mut report);
+            match destination {
+                DestinationConfig::AwsSecretsManager(aws) => {
+                    check_aws_destination(&key, aws, &mut report)
+                }
+                DestinationConfig::GcpSecretManager(gcp) => {
+                    check_gcp_destination(&key, gcp, &mut report)
                 }
             }
-            if !aws.role_arn.starts_with("arn:") || !aws.role_arn.contains(":role/") {
+        }
+
+        if let Some(p) = &self.triggers.pubsub {
+            check_url(&p.jwks_url, "triggers.pubsub.jwks_url", &mut report);
+            if p.audience.is_empty() {
                 report(
-                    format!("{key}.role_arn"),
-                    format!("{:?} is not an IAM role ARN", aws.role_arn),
+                    "triggers.pubsub.audience".into(),
+                    "must be the push subscription's audience".into(),
                 );
             }
-            let valid_session = (2..=64).contains(&aws.session_name.len())
-                && aws
-                    .session_name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c));
-            if !valid_session {
+            if !p.service_account.contains('@') {
                 report(
-                    format!("{key}.session_name"),
-                    "must be 2 to 64 characters of letters, digits and _+=,.@-".into(),
-                );
-            }
-            if !(900..=43_200).contains(&aws.session_duration.as_secs()) {
-                report(
-                    format!("{key}.session_duration"),
-                    "must be between 15m and 12h".into(),
-                );
-            }
-            if !(7..=30).contains(&aws.recovery_window_days) {
-                report(
-                    format!("{key}.recovery_window_days"),
-                    "must be between 7 and 30".into(),
+                    "triggers.pubsub.service_account".into(),
+                    format!("{:?} is not a service account email", p.service_account),
                 );
             }
         }
@@ -514,6 +619,166 @@ fn toml_problem(text: &str, e: &toml::de::Error) -> Problem {
     }
 }
 
+type Report<'a> = dyn FnMut(String, String) + 'a;
+
+fn check_aws_destination(key: &str, aws: &AwsDestinationConfig, report: &mut Report<'_>) {
+    for (field, value) in [
+        ("endpoint", &aws.endpoint),
+        ("sts_endpoint", &aws.sts_endpoint),
+    ] {
+        if let Some(v) = value {
+            check_url(v, &format!("{key}.{field}"), report);
+        }
+    }
+    if !aws.role_arn.starts_with("arn:") || !aws.role_arn.contains(":role/") {
+        report(
+            format!("{key}.role_arn"),
+            format!("{:?} is not an IAM role ARN", aws.role_arn),
+        );
+    }
+    let valid_session = (2..=64).contains(&aws.session_name.len())
+        && aws
+            .session_name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c));
+    if !valid_session {
+        report(
+            format!("{key}.session_name"),
+            "must be 2 to 64 characters of letters, digits and _+=,.@-".into(),
+        );
+    }
+    if !(900..=43_200).contains(&aws.session_duration.as_secs()) {
+        report(
+            format!("{key}.session_duration"),
+            "must be between 15m and 12h".into(),
+        );
+    }
+    if !(7..=30).contains(&aws.recovery_window_days) {
+        report(
+            format!("{key}.recovery_window_days"),
+            "must be between 7 and 30".into(),
+        );
+    }
+}
+
+/// Checks what Google federation needs: a provider's full name, an impersonated
+/// service account that is one, and https endpoints.
+fn check_google_access(
+    key: &str,
+    provider: Option<&str>,
+    service_account: Option<&str>,
+    endpoints: [(&str, &Option<String>); 3],
+    report: &mut Report<'_>,
+) {
+    if let Some(p) = provider {
+        let parts: Vec<&str> = p
+            .strip_prefix("//iam.googleapis.com/")
+            .unwrap_or("")
+            .split('/')
+            .collect();
+        let shaped = matches!(parts.as_slice(), ["projects", number, "locations", "global", "workloadIdentityPools", pool, "providers", provider]
+            if number.bytes().all(|b| b.is_ascii_digit()) && !number.is_empty() && !pool.is_empty() && !provider.is_empty());
+        if !shaped {
+            report(
+                format!("{key}.workload_identity_provider"),
+                "expected //iam.googleapis.com/projects/PROJECT_NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER (the project number, not its id)".into(),
+            );
+        }
+    }
+    if let Some(sa) = service_account
+        && !(sa.contains('@') && sa.ends_with(".iam.gserviceaccount.com"))
+    {
+        report(
+            format!("{key}.service_account"),
+            format!("{sa:?} is not a service account email (NAME@PROJECT.iam.gserviceaccount.com)"),
+        );
+    }
+    for (field, value) in endpoints {
+        if let Some(v) = value {
+            check_url(v, &format!("{key}.{field}"), report);
+        }
+    }
+}
+
+fn check_gcp_destination(key: &str, gcp: &GcpDestinationConfig, report: &mut Report<'_>) {
+    if gcp.project.is_empty() {
+        report(format!("{key}.project"), "must name the project".into());
+    }
+    check_google_access(
+        key,
+        Some(&gcp.workload_identity_provider),
+        gcp.service_account.as_deref(),
+        [
+            ("secretmanager_endpoint", &gcp.secretmanager_endpoint),
+            ("sts_endpoint", &gcp.sts_endpoint),
+            ("iamcredentials_endpoint", &gcp.iamcredentials_endpoint),
+        ],
+        report,
+    );
+    for (i, location) in gcp.replication_locations.iter().enumerate() {
+        if location.is_empty()
+            || !location
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            report(
+                format!("{key}.replication_locations[{i}]"),
+                format!("{location:?} is not a Google location such as \"us-east1\""),
+            );
+        }
+    }
+}
+
+fn check_gcp_source(key: &str, gcp: &GcpSourceConfig, report: &mut Report<'_>) {
+    if gcp.project.is_empty() {
+        report(format!("{key}.project"), "must name the project".into());
+    }
+    if gcp.identity.is_some() != gcp.workload_identity_provider.is_some() {
+        report(
+            format!("{key}.identity"),
+            "identity and workload_identity_provider go together: set both to read through federation, or neither to read as the host's service account".into(),
+        );
+    }
+    check_google_access(
+        key,
+        gcp.workload_identity_provider.as_deref(),
+        gcp.service_account.as_deref(),
+        [
+            ("secretmanager_endpoint", &gcp.secretmanager_endpoint),
+            ("sts_endpoint", &gcp.sts_endpoint),
+            ("iamcredentials_endpoint", &gcp.iamcredentials_endpoint),
+        ],
+        report,
+    );
+    if let Some(host) = &gcp.metadata_host {
+        check_metadata_host(host, &format!("{key}.metadata_host"), report);
+    }
+}
+
+/// The metadata server is plain HTTP by nature, so only its own addresses (and
+/// loopback, for emulators) are accepted.
+fn check_metadata_host(host: &str, key: &str, report: &mut Report<'_>) {
+    let name = host.rsplit_once(':').map_or(host, |(h, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
+    let allowed = ["metadata.google.internal", "169.254.169.254", "localhost"].contains(&name)
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if !allowed {
+        report(
+            key.into(),
+            format!(
+                "{host:?} is not the metadata server: use metadata.google.internal, 169.254.169.254, or a loopback address"
+            ),
+        );
+    }
+}
+
 fn unknown<'a>(what: &str, name: &str, known: impl Iterator<Item = &'a String>) -> String {
     let known: Vec<_> = known.map(String::as_str).collect();
     if known.is_empty() {
@@ -524,7 +789,7 @@ fn unknown<'a>(what: &str, name: &str, known: impl Iterator<Item = &'a String>) 
 }
 
 /// Endpoints must be https, except plain http to a loopback address (emulators, tests).
-fn check_url(value: &str, key: &str, report: &mut impl FnMut(String, String)) {
+fn check_url(value: &str, key: &str, report: &mut Report<'_>) {
     match url::Url::parse(value) {
         Err(e) => report(key.into(), format!("{value:?} is not a URL ({e})")),
         Ok(u) if !u.username().is_empty() || u.password().is_some() => report(

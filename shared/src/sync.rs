@@ -67,7 +67,10 @@ impl Engine {
         }
         let mut sources = HashMap::new();
         for (name, source) in &config.sources {
-            sources.insert(name.clone(), stores::build_source(source).await);
+            sources.insert(
+                name.clone(),
+                stores::build_source(source, &identities, &caches).await,
+            );
         }
         let mut destinations = HashMap::new();
         for (name, destination) in &config.destinations {

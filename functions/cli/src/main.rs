@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 use fedsync::report::Status;
-use fedsync::triggers::{Handled, eventbridge};
+use fedsync::triggers::{self, Handled};
 use fedsync::{Config, Engine};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,7 +27,7 @@ enum Command {
         /// FEDSYNC_CONFIG_TOML, or the file FEDSYNC_CONFIG names, or fedsync.toml).
         #[arg(long)]
         config: Option<PathBuf>,
-        /// The event file (an EventBridge event, as in events/).
+        /// The event file (an EventBridge event or a Pub/Sub push request, as in events/).
         #[arg(long)]
         event: PathBuf,
         /// Print the report as JSON.
@@ -68,7 +68,7 @@ async fn run(
     let event: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", event.display()))?;
     let engine = Engine::new(config).await.map_err(|e| e.to_string())?;
-    let handled = eventbridge::handle(&engine, &event).await;
+    let handled = triggers::handle_any(&engine, &event).await;
     if json {
         println!(
             "{}",

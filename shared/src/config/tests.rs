@@ -51,7 +51,9 @@ fn with(replace: &str, by: &str) -> String {
 #[test]
 fn the_design_example_loads_with_defaults() {
     let c = Config::parse(GOOD, "test.toml").unwrap();
-    let DestinationConfig::AwsSecretsManager(d) = &c.destinations["aws-dr"];
+    let DestinationConfig::AwsSecretsManager(d) = &c.destinations["aws-dr"] else {
+        panic!("aws-dr is an AWS destination")
+    };
     assert_eq!(d.audience, "sts.amazonaws.com");
     assert_eq!(d.session_duration, Duration::from_secs(3600));
     let rule = &c.rules[0];

@@ -2,9 +2,11 @@
 //! the exchanges present to each destination cloud.
 
 mod file;
+mod gcp_metadata;
 mod signing_key;
 
 pub use file::FileToken;
+pub use gcp_metadata::MetadataServer;
 pub use signing_key::SigningKey;
 
 use crate::config::IdentityConfig;
@@ -100,6 +102,9 @@ pub fn build(name: &str, config: &IdentityConfig) -> Result<Arc<dyn TokenSource>
     let built: Arc<dyn TokenSource> = match config {
         IdentityConfig::File { path } => Arc::new(FileToken::new(path)),
         IdentityConfig::SigningKey(sk) => Arc::new(SigningKey::from_config(sk)?),
+        IdentityConfig::GcpMetadata { metadata_host } => {
+            Arc::new(MetadataServer::new(metadata_host.as_deref()))
+        }
     };
     tracing::debug!(identity = name, "identity ready");
     Ok(built)

@@ -2,11 +2,18 @@
 //! (destination). The engine talks to them only through these traits.
 
 pub mod aws_sm;
+pub mod gcp_sm;
 
+use crate::config::{DestinationConfig, SourceConfig};
+use crate::exchange::Caches;
+use crate::exchange::aws::AwsExchange;
+use crate::exchange::google::{self, GoogleCredentials};
+use crate::identity::{MetadataServer, TokenSource};
 use crate::marks::Marks;
 use crate::report::Failure;
 use crate::secret::SecretValue;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// A source secret's current state, read once per change.
 #[derive(Debug)]
@@ -95,33 +102,77 @@ pub trait Destination: Send + Sync {
 }
 
 /// Builds the adapter for a configured source.
-pub async fn build_source(config: &crate::config::SourceConfig) -> std::sync::Arc<dyn Source> {
+pub async fn build_source(
+    config: &crate::config::SourceConfig,
+    identities: &HashMap<String, Arc<dyn TokenSource>>,
+    caches: &Caches,
+) -> Arc<dyn Source> {
     match config {
-        crate::config::SourceConfig::AwsSecretsManager { region, endpoint } => std::sync::Arc::new(
-            aws_sm::AwsSmSource::new(region.as_deref(), endpoint.as_deref()).await,
-        ),
+        SourceConfig::AwsSecretsManager { region, endpoint } => {
+            Arc::new(aws_sm::AwsSmSource::new(region.as_deref(), endpoint.as_deref()).await)
+        }
+        SourceConfig::GcpSecretManager(c) => {
+            let credentials = match (&c.identity, &c.workload_identity_provider) {
+                (Some(identity), Some(provider)) => {
+                    let federation = google::federation(
+                        provider,
+                        c.audience.as_deref(),
+                        c.service_account.as_deref(),
+                        c.sts_endpoint.as_deref(),
+                        c.iamcredentials_endpoint.as_deref(),
+                    );
+                    let token_source = identities[identity].clone();
+                    let exchange = google::GoogleExchange::new(
+                        identity,
+                        token_source,
+                        federation,
+                        caches.bearer.clone(),
+                    );
+                    GoogleCredentials::Federated(Arc::new(exchange))
+                }
+                _ => GoogleCredentials::metadata(
+                    MetadataServer::new(c.metadata_host.as_deref()),
+                    caches.bearer.clone(),
+                ),
+            };
+            Arc::new(gcp_sm::GcpSmSource::new(
+                credentials,
+                c.secretmanager_endpoint.as_deref(),
+                &c.project,
+            ))
+        }
     }
 }
 
 /// Builds the adapter for a configured destination, with its exchange.
 pub fn build_destination(
     name: &str,
-    config: &crate::config::DestinationConfig,
-    identity: std::sync::Arc<dyn crate::identity::TokenSource>,
-    caches: &crate::exchange::Caches,
-) -> std::sync::Arc<dyn Destination> {
+    config: &DestinationConfig,
+    identity: Arc<dyn TokenSource>,
+    caches: &Caches,
+) -> Arc<dyn Destination> {
     match config {
-        crate::config::DestinationConfig::AwsSecretsManager(c) => {
-            let exchange = crate::exchange::aws::AwsExchange::new(
+        DestinationConfig::AwsSecretsManager(c) => {
+            let exchange = AwsExchange::new(&c.identity, identity, c, caches.aws.clone());
+            Arc::new(aws_sm::AwsSmDestination::new(name, c, Arc::new(exchange)))
+        }
+        DestinationConfig::GcpSecretManager(c) => {
+            let federation = google::federation(
+                &c.workload_identity_provider,
+                c.audience.as_deref(),
+                c.service_account.as_deref(),
+                c.sts_endpoint.as_deref(),
+                c.iamcredentials_endpoint.as_deref(),
+            );
+            let exchange = google::GoogleExchange::new(
                 &c.identity,
                 identity,
-                c,
-                caches.aws.clone(),
+                federation,
+                caches.bearer.clone(),
             );
-            std::sync::Arc::new(aws_sm::AwsSmDestination::new(
-                name,
+            Arc::new(gcp_sm::GcpSmDestination::new(
+                GoogleCredentials::Federated(Arc::new(exchange)),
                 c,
-                std::sync::Arc::new(exchange),
             ))
         }
     }

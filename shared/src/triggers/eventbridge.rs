@@ -135,7 +135,10 @@ fn source_for(config: &Config, region: Option<&str>) -> Option<String> {
     for (name, source) in &config.sources {
         let SourceConfig::AwsSecretsManager {
             region: configured, ..
-        } = source;
+        } = source
+        else {
+            continue;
+        };
         match configured.as_deref().or(host_region.as_deref()) {
             Some(r) if Some(r) == region => return Some(name.clone()),
             None => fallback = fallback.or(Some(name.clone())),

@@ -3,6 +3,7 @@
 //! non-retryable error.
 
 pub mod eventbridge;
+pub mod pubsub;
 
 use crate::report::{Failure, FailureClass};
 
@@ -56,5 +57,16 @@ pub(crate) async fn handle(
             tracing::info!(source = %change.source, secret = %change.secret, kind = ?change.kind, "change received");
             Handled::Synced(engine.sync(&change).await)
         }
+    }
+}
+
+/// Parses and syncs an event of any kind fedsync knows, told apart by its shape
+/// (for running saved events locally; the functions each know their own kind).
+pub async fn handle_any(engine: &crate::sync::Engine, event: &serde_json::Value) -> Handled {
+    if event.get("message").is_some() && event.get("subscription").is_some() {
+        let body = serde_json::to_vec(event).unwrap_or_default();
+        pubsub::handle(engine, &body).await
+    } else {
+        eventbridge::handle(engine, event).await
     }
 }

@@ -1,0 +1,325 @@
+//! Google: the STS token exchange turns fedsync's token into a federated access
+//! token for a workload identity provider; when a service account is configured,
+//! IAM Credentials `generateAccessToken` then impersonates it. Refusals are
+//! explained in the user's terms (audience, attribute condition, missing role).
+
+use super::{BearerToken, CacheKey, CredentialCache};
+use crate::google::{CLOUD_PLATFORM, GoogleError, IAM_CREDENTIALS, STS};
+use crate::http::{self, HttpError};
+use crate::identity::{IdentityToken, MetadataServer, TokenSource};
+use crate::report::{Failure, FailureClass};
+use serde::Deserialize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+/// What the exchange presents and where: one workload identity provider, and
+/// the service account to impersonate, if any.
+#[derive(Debug, Clone)]
+pub struct Federation {
+    pub provider: String,
+    pub audience: String,
+    pub service_account: Option<String>,
+    pub sts_endpoint: String,
+    pub iamcredentials_endpoint: String,
+}
+
+/// Obtains and caches Google access tokens for one identity and federation.
+pub struct GoogleExchange {
+    identity_name: String,
+    identity: Arc<dyn TokenSource>,
+    federation: Federation,
+    cache: Arc<CredentialCache<BearerToken>>,
+    key: CacheKey,
+    exchanges: AtomicU64,
+}
+
+#[derive(Deserialize)]
+struct StsToken {
+    access_token: String,
+    expires_in: u64,
+}
+
+#[derive(Deserialize)]
+struct OAuthError {
+    error: String,
+    error_description: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ImpersonatedToken {
+    access_token: String,
+    expire_time: String,
+}
+
+impl GoogleExchange {
+    pub fn new(
+        identity_name: &str,
+        identity: Arc<dyn TokenSource>,
+        federation: Federation,
+        cache: Arc<CredentialCache<BearerToken>>,
+    ) -> Self {
+        let key = CacheKey {
+            identity: identity_name.to_string(),
+            principal: federation
+                .service_account
+                .clone()
+                .unwrap_or_else(|| federation.provider.clone()),
+            audience: federation.audience.clone(),
+            scope: format!(
+                "{} {} {}",
+                federation.provider, federation.sts_endpoint, federation.iamcredentials_endpoint
+            ),
+        };
+        GoogleExchange {
+            identity_name: identity_name.to_string(),
+            identity,
+            federation,
+            cache,
+            key,
+            exchanges: AtomicU64::new(0),
+        }
+    }
+
+    /// An access token from the cache, or a new exchange.
+    pub async fn token(&self) -> Result<BearerToken, Failure> {
+        self.cache.get(&self.key, || self.exchange()).await
+    }
+
+    /// Drops `refused` from the cache, unless a concurrent call replaced it already.
+    pub async fn invalidate(&self, refused: &BearerToken) {
+        self.cache
+            .invalidate(&self.key, |t| t.same_as(refused))
+            .await;
+    }
+
+    /// Exchanges this destination started in this process.
+    pub fn exchanges(&self) -> u64 {
+        self.exchanges.load(Ordering::Relaxed)
+    }
+
+    async fn exchange(&self) -> Result<BearerToken, Failure> {
+        self.exchanges.fetch_add(1, Ordering::Relaxed);
+        let subject = self.identity.token(&self.federation.audience).await?;
+        let federated = self.sts(&subject).await?;
+        let Some(account) = &self.federation.service_account else {
+            return Ok(federated);
+        };
+        self.impersonate(&federated, account, &subject).await
+    }
+
+    async fn sts(&self, subject: &IdentityToken) -> Result<BearerToken, Failure> {
+        let form = [
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ),
+            ("audience", self.federation.provider.as_str()),
+            ("scope", CLOUD_PLATFORM),
+            (
+                "requested_token_type",
+                "urn:ietf:params:oauth:token-type:access_token",
+            ),
+            ("subject_token_type", "urn:ietf:params:oauth:token-type:jwt"),
+            ("subject_token", subject.expose()),
+        ];
+        let url = format!(
+            "{}/v1/token",
+            self.federation.sts_endpoint.trim_end_matches('/')
+        );
+        let answer = match http::client().post(url).form(&form).send().await {
+            Ok(r) => http::check(r).await,
+            Err(e) => Err(HttpError::from(e)),
+        };
+        let response = answer.map_err(|e| self.explain_sts(&e, subject))?;
+        let token: StsToken = http::json(response)
+            .await
+            .map_err(|e| self.explain_sts(&e, subject))?;
+        tracing::info!(identity = %self.identity_name, provider = %self.federation.provider, "exchanged the identity token at Google STS");
+        Ok(BearerToken::new(
+            token.access_token,
+            SystemTime::now() + Duration::from_secs(token.expires_in),
+        ))
+    }
+
+    async fn impersonate(
+        &self,
+        federated: &BearerToken,
+        account: &str,
+        subject: &IdentityToken,
+    ) -> Result<BearerToken, Failure> {
+        let url = format!(
+            "{}/v1/projects/-/serviceAccounts/{account}:generateAccessToken",
+            self.federation
+                .iamcredentials_endpoint
+                .trim_end_matches('/')
+        );
+        let body = serde_json::json!({"scope": [CLOUD_PLATFORM], "lifetime": "3600s"});
+        let sent = http::client()
+            .post(url)
+            .bearer_auth(federated.expose())
+            .json(&body)
+            .send()
+            .await;
+        let answer = match sent {
+            Ok(r) => http::check(r).await,
+            Err(e) => Err(HttpError::from(e)),
+        };
+        let explain = |e: &HttpError| self.explain_impersonation(e, account, subject);
+        let response = answer.map_err(|e| explain(&e))?;
+        let token: ImpersonatedToken = http::json(response).await.map_err(|e| explain(&e))?;
+        let expires_at = humantime::parse_rfc3339_weak(&token.expire_time)
+            .unwrap_or_else(|_| SystemTime::now() + Duration::from_secs(3000));
+        tracing::info!(identity = %self.identity_name, service_account = %account, "impersonated the service account");
+        Ok(BearerToken::new(token.access_token, expires_at))
+    }
+
+    fn explain_sts(&self, e: &HttpError, subject: &IdentityToken) -> Failure {
+        let presented = &subject.claims;
+        let Ok(oauth) = serde_json::from_str::<OAuthError>(&e.body) else {
+            return http::failure(
+                e,
+                format_args!(
+                    "Google STS token exchange for provider {}",
+                    self.federation.provider
+                ),
+            );
+        };
+        let hint = match oauth.error.as_str() {
+            "invalid_grant" => format!(
+                "the provider does not accept this token: check that its issuer URI is {:?}, that its allowed audiences \
+                 include {:?} (or are empty and the audience is \"https:\" + the provider's name), and that its attribute \
+                 condition holds for these claims",
+                presented.iss.as_deref().unwrap_or(""),
+                presented.aud.join(" ")
+            ),
+            "invalid_target" => "the workload identity provider does not exist or is disabled: check the project number, pool and provider in workload_identity_provider".into(),
+            "invalid_request" => "the request was malformed: workload_identity_provider must be the provider's full resource name".into(),
+            _ => String::new(),
+        };
+        let mut message = format!(
+            "Google STS refused the token exchange for provider {} with identity {:?}: {}: {}. Presented {}",
+            self.federation.provider,
+            self.identity_name,
+            oauth.error,
+            oauth.error_description.unwrap_or_default(),
+            presented
+        );
+        if !hint.is_empty() {
+            message.push_str(". Likely cause: ");
+            message.push_str(&hint);
+        }
+        let class = if e.class() == FailureClass::BadInput {
+            FailureClass::Auth
+        } else {
+            e.class()
+        };
+        Failure::new(class, message)
+    }
+
+    fn explain_impersonation(
+        &self,
+        e: &HttpError,
+        account: &str,
+        subject: &IdentityToken,
+    ) -> Failure {
+        let g = GoogleError::from_http(e);
+        let mut message = format!(
+            "IAM Credentials refused to impersonate {account} for identity {:?}: {}",
+            self.identity_name,
+            g.describe()
+        );
+        if g.is("PERMISSION_DENIED") {
+            let (pool, sub) = (
+                self.pool(),
+                subject.claims.sub.as_deref().unwrap_or("SUBJECT"),
+            );
+            message.push_str(&format!(
+                ". Likely cause: the federated principal lacks roles/iam.workloadIdentityUser on {account}; grant it to \
+                 principal://iam.googleapis.com/{pool}/subject/{sub} (or a principalSet that includes it)"
+            ));
+        }
+        Failure::new(g.class, message)
+    }
+
+    /// `projects/NUMBER/locations/global/workloadIdentityPools/POOL` of the provider.
+    fn pool(&self) -> &str {
+        let p = self
+            .federation
+            .provider
+            .trim_start_matches("//iam.googleapis.com/");
+        p.rsplit_once("/providers/").map_or(p, |(pool, _)| pool)
+    }
+}
+
+/// Where a Google store's access tokens come from.
+pub enum GoogleCredentials {
+    /// Workload identity federation (STS, then optional impersonation).
+    Federated(Arc<GoogleExchange>),
+    /// The host's own service account, through the metadata server.
+    Metadata {
+        server: MetadataServer,
+        cache: Arc<CredentialCache<BearerToken>>,
+        key: CacheKey,
+    },
+}
+
+impl GoogleCredentials {
+    pub fn metadata(server: MetadataServer, cache: Arc<CredentialCache<BearerToken>>) -> Self {
+        let key = CacheKey {
+            identity: "gcp-metadata".into(),
+            principal: "default".into(),
+            audience: String::new(),
+            scope: format!("{server:?}"),
+        };
+        GoogleCredentials::Metadata { server, cache, key }
+    }
+
+    pub async fn token(&self) -> Result<BearerToken, Failure> {
+        match self {
+            GoogleCredentials::Federated(exchange) => exchange.token().await,
+            GoogleCredentials::Metadata { server, cache, key } => {
+                cache.get(key, || server.access_token()).await
+            }
+        }
+    }
+
+    pub async fn invalidate(&self, refused: &BearerToken) {
+        match self {
+            GoogleCredentials::Federated(exchange) => exchange.invalidate(refused).await,
+            GoogleCredentials::Metadata { cache, key, .. } => {
+                cache.invalidate(key, |t| t.same_as(refused)).await
+            }
+        }
+    }
+
+    pub fn exchanges(&self) -> u64 {
+        match self {
+            GoogleCredentials::Federated(exchange) => exchange.exchanges(),
+            GoogleCredentials::Metadata { .. } => 0,
+        }
+    }
+}
+
+/// The federation settings of a Google store, with the clouds' default endpoints.
+pub fn federation(
+    provider: &str,
+    audience: Option<&str>,
+    service_account: Option<&str>,
+    sts_endpoint: Option<&str>,
+    iamcredentials_endpoint: Option<&str>,
+) -> Federation {
+    Federation {
+        provider: provider.to_string(),
+        audience: audience.map_or_else(
+            || crate::config::google_default_audience(provider),
+            str::to_string,
+        ),
+        service_account: service_account.map(str::to_string),
+        sts_endpoint: sts_endpoint.unwrap_or(STS).to_string(),
+        iamcredentials_endpoint: iamcredentials_endpoint
+            .unwrap_or(IAM_CREDENTIALS)
+            .to_string(),
+    }
+}

@@ -1,0 +1,93 @@
+//! The `gcp-metadata` identity: the Google metadata server (Cloud Run, GCE, GKE)
+//! issues an identity token for any audience, and an access token for the host's
+//! own service account (used to read a Google source as the host itself).
+
+use super::{IdentityToken, TokenSource};
+use crate::exchange::BearerToken;
+use crate::http::{self, HttpError};
+use crate::report::{Failure, FailureClass};
+use serde::Deserialize;
+use std::time::{Duration, SystemTime};
+
+/// The environment variable Google's client libraries use to override the host.
+pub const HOST_ENV: &str = "GCE_METADATA_HOST";
+const DEFAULT_HOST: &str = "metadata.google.internal";
+const ACCOUNT: &str = "computeMetadata/v1/instance/service-accounts/default";
+
+/// The metadata server at `host[:port]`.
+#[derive(Debug, Clone)]
+pub struct MetadataServer {
+    base: String,
+}
+
+#[derive(Deserialize)]
+struct AccessToken {
+    access_token: String,
+    expires_in: u64,
+}
+
+impl MetadataServer {
+    /// The configured host, else `GCE_METADATA_HOST`, else the metadata server's name.
+    pub fn new(host: Option<&str>) -> Self {
+        let host = host
+            .map(str::to_string)
+            .or_else(|| std::env::var(HOST_ENV).ok());
+        MetadataServer {
+            base: format!(
+                "http://{}/{ACCOUNT}",
+                host.as_deref().unwrap_or(DEFAULT_HOST)
+            ),
+        }
+    }
+
+    async fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<reqwest::Response, Failure> {
+        let sent = http::client()
+            .get(format!("{}/{path}", self.base))
+            .header("Metadata-Flavor", "Google")
+            .query(query)
+            .send()
+            .await
+            .map_err(HttpError::from);
+        let checked = match sent {
+            Ok(r) => http::check(r).await,
+            Err(e) => Err(e),
+        };
+        checked.map_err(|e| {
+            let f = http::failure(
+                &e,
+                format_args!("the metadata server ({}) refused {path}", self.base),
+            );
+            // No metadata server here is a setup problem, not a passing one.
+            if e.status.is_none() {
+                Failure::new(FailureClass::Auth, f.message)
+            } else {
+                f
+            }
+        })
+    }
+
+    /// The host service account's access token.
+    pub async fn access_token(&self) -> Result<BearerToken, Failure> {
+        let response = self.get("token", &[]).await?;
+        let token: AccessToken = http::json(response)
+            .await
+            .map_err(|e| http::failure(&e, "the metadata server's access token"))?;
+        Ok(BearerToken::new(
+            token.access_token,
+            SystemTime::now() + Duration::from_secs(token.expires_in),
+        ))
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenSource for MetadataServer {
+    async fn token(&self, audience: &str) -> Result<IdentityToken, Failure> {
+        let response = self
+            .get("identity", &[("audience", audience), ("format", "full")])
+            .await?;
+        let jwt = response.text().await.map_err(|e| {
+            http::failure(&HttpError::from(e), "the metadata server's identity token")
+        })?;
+        Ok(IdentityToken::new(jwt.trim().to_string()))
+    }
+}

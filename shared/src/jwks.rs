@@ -1,0 +1,111 @@
+//! Verifying a JWT against an issuer's published keys: the JWKS is fetched once,
+//! refetched when a token names an unknown `kid` (at most every few seconds, so
+//! forged kids cannot hammer the issuer), and every check is exact: signature
+//! (RS256 or ES256 only), issuer, audience, expiry.
+
+use crate::http::{self, HttpError};
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::de::DeserializeOwned;
+use std::time::{Duration, Instant};
+use tokio::sync::RwLock;
+
+/// How soon an unknown `kid` may trigger another fetch.
+const REFETCH_AFTER: Duration = Duration::from_secs(5);
+/// Clock skew tolerated on `exp`/`nbf`.
+const LEEWAY_SECONDS: u64 = 30;
+
+/// Why a token was refused (shown in logs; never contains the token).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+/// Keys of one issuer, from its JWKS URL.
+pub struct JwksVerifier {
+    jwks_url: String,
+    keys: RwLock<(JwkSet, Option<Instant>)>,
+}
+
+impl JwksVerifier {
+    pub fn new(jwks_url: &str) -> Self {
+        JwksVerifier {
+            jwks_url: jwks_url.to_string(),
+            keys: RwLock::new((JwkSet { keys: vec![] }, None)),
+        }
+    }
+
+    /// Verifies `token` and returns its claims: signed by a key of the JWKS,
+    /// `iss` one of `issuers`, `aud` exactly `audience`, not expired.
+    pub async fn verify<C: DeserializeOwned>(
+        &self,
+        token: &str,
+        issuers: &[String],
+        audience: &str,
+    ) -> Result<C, Refused> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| Refused("not a JWT".into()))?;
+        if !matches!(header.alg, Algorithm::RS256 | Algorithm::ES256) {
+            return Err(Refused(format!(
+                "algorithm {:?} is not accepted",
+                header.alg
+            )));
+        }
+        let kid = header
+            .kid
+            .ok_or_else(|| Refused("the token names no key (kid)".into()))?;
+        let key = self.key(&kid).await?;
+        let mut validation = Validation::new(header.alg);
+        validation.set_issuer(issuers);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        validation.leeway = LEEWAY_SECONDS;
+        jsonwebtoken::decode::<C>(token, &key, &validation)
+            .map(|d| d.claims)
+            .map_err(|e| {
+                use jsonwebtoken::errors::ErrorKind::*;
+                Refused(match e.kind() {
+                    ExpiredSignature => "the token has expired".into(),
+                    ImmatureSignature => "the token is not valid yet".into(),
+                    InvalidAudience => format!("the token's audience is not {audience:?}"),
+                    InvalidIssuer => format!("the token's issuer is not one of {issuers:?}"),
+                    InvalidSignature => "the signature does not verify".into(),
+                    MissingRequiredClaim(c) => format!("the token has no {c} claim"),
+                    _ => format!("the token is invalid ({e})"),
+                })
+            })
+    }
+
+    async fn key(&self, kid: &str) -> Result<DecodingKey, Refused> {
+        let find = |set: &JwkSet| {
+            set.find(kid)
+                .and_then(|jwk| DecodingKey::from_jwk(jwk).ok())
+        };
+        {
+            let keys = self.keys.read().await;
+            if let Some(key) = find(&keys.0) {
+                return Ok(key);
+            }
+            if keys.1.is_some_and(|at| at.elapsed() < REFETCH_AFTER) {
+                return Err(Refused(format!("no key {kid:?} in the issuer's JWKS")));
+            }
+        }
+        let mut keys = self.keys.write().await;
+        if let Some(key) = find(&keys.0) {
+            return Ok(key);
+        }
+        if keys.1.is_none_or(|at| at.elapsed() >= REFETCH_AFTER) {
+            keys.1 = Some(Instant::now());
+            match self.fetch().await {
+                Ok(set) => keys.0 = set,
+                Err(e) => {
+                    tracing::warn!(url = %self.jwks_url, error = ?e.transport.or(e.status.map(|s| s.to_string())), "cannot fetch the JWKS")
+                }
+            }
+        }
+        find(&keys.0).ok_or_else(|| Refused(format!("no key {kid:?} in the issuer's JWKS")))
+    }
+
+    async fn fetch(&self) -> Result<JwkSet, HttpError> {
+        let response = http::client().get(&self.jwks_url).send().await?;
+        http::json(http::check(response).await?).await
+    }
+}

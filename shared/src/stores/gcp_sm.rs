@@ -1,0 +1,647 @@
+//! Google Secret Manager: a source (read `versions/latest:access`, CRC32C
+//! checked) and a destination (create when missing, then `addVersion` with
+//! `dataCrc32c`). fedsync's marks are annotations, plus a managed-by label; they
+//! name the Google version that holds the source version, so a retried write is
+//! recognized even though `addVersion` has no idempotency token, and marks
+//! patches carry the secret's `etag` so that racing writers are detected.
+
+use super::{Destination, DestinationState, Source, SourceSecret, Write, Written};
+use crate::exchange::BearerToken;
+use crate::exchange::google::GoogleCredentials;
+use crate::google::GoogleError;
+use crate::http::{self, HttpError};
+use crate::marks::{MANAGER, Marks};
+use crate::naming::NameRules;
+use crate::report::{Failure, FailureClass};
+use crate::secret::SecretValue;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+/// Secret ids: letters, digits, `-` and `_`, at most 255.
+pub const NAME_RULES: NameRules = NameRules {
+    store: "Google Secret Manager",
+    extra_chars: "_-",
+    max_len: 255,
+};
+
+/// The payload limit (64 KiB).
+pub const MAX_VALUE_BYTES: usize = 65_536;
+
+const LABEL_MANAGED_BY: &str = "fedsync-managed-by";
+const ANNOTATION_SOURCE: &str = "fedsync-source";
+const ANNOTATION_SOURCE_VERSION: &str = "fedsync-source-version";
+/// The Google version number that holds the source version.
+const ANNOTATION_VERSION: &str = "fedsync-version";
+
+/// A Google Secret Manager project, reached with one kind of credentials.
+struct Project {
+    credentials: GoogleCredentials,
+    /// `https://secretmanager.googleapis.com/v1/projects/{project}`
+    base: String,
+}
+
+impl Project {
+    fn new(credentials: GoogleCredentials, endpoint: Option<&str>, project: &str) -> Self {
+        let endpoint = endpoint
+            .unwrap_or(crate::google::SECRET_MANAGER)
+            .trim_end_matches('/');
+        Project {
+            credentials,
+            base: format!("{endpoint}/v1/projects/{project}"),
+        }
+    }
+
+    /// One call with a bearer token; a 401 (expired or revoked token) makes one
+    /// fresh exchange and one retry.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<reqwest::Response, CallError> {
+        let send = |token: BearerToken| {
+            let method = method.clone();
+            async move {
+                let mut request = http::client()
+                    .request(method, format!("{}/{path}", self.base))
+                    .bearer_auth(token.expose());
+                if let Some(b) = body {
+                    request = request.json(b);
+                }
+                match request.send().await {
+                    Ok(r) => http::check(r).await,
+                    Err(e) => Err(HttpError::from(e)),
+                }
+            }
+        };
+        let token = self
+            .credentials
+            .token()
+            .await
+            .map_err(CallError::Exchange)?;
+        match send(token.clone()).await {
+            Err(e) if e.is(401) => {
+                tracing::warn!(
+                    path,
+                    "Google refused the cached access token; exchanging again"
+                );
+                self.credentials.invalidate(&token).await;
+                let token = self
+                    .credentials
+                    .token()
+                    .await
+                    .map_err(CallError::Exchange)?;
+                send(token)
+                    .await
+                    .map_err(|e| CallError::Google(GoogleError::from_http(&e)))
+            }
+            other => other.map_err(|e| CallError::Google(GoogleError::from_http(&e))),
+        }
+    }
+
+    async fn call_json<T: for<'de> Deserialize<'de>>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<T, CallError> {
+        let response = self.call(method, path, body).await?;
+        http::json(response)
+            .await
+            .map_err(|e| CallError::Google(GoogleError::from_http(&e)))
+    }
+
+    /// The latest version's number (`None`: the secret has no version yet).
+    async fn latest_version(&self, secret: &str) -> Result<Option<u64>, CallError> {
+        match self
+            .call_json::<VersionMeta>(
+                Method::GET,
+                &format!("secrets/{secret}/versions/latest"),
+                None,
+            )
+            .await
+        {
+            Ok(v) => Ok(Some(v.number())),
+            Err(CallError::Google(e)) if e.is("NOT_FOUND") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The latest version's value, with its CRC32C checked.
+    async fn access_latest(&self, secret: &str) -> Result<Option<(u64, Vec<u8>)>, CallError> {
+        match self
+            .call_json::<Accessed>(
+                Method::GET,
+                &format!("secrets/{secret}/versions/latest:access"),
+                None,
+            )
+            .await
+        {
+            Ok(a) => {
+                let data = BASE64
+                    .decode(&a.payload.data)
+                    .map_err(|_| corrupt(secret, "is not base64"))?;
+                if let Some(expected) = a.payload.data_crc32c.as_ref().and_then(Crc::value)
+                    && u64::from(crc32c::crc32c(&data)) != expected
+                {
+                    return Err(corrupt(secret, "does not match its dataCrc32c"));
+                }
+                Ok(Some((a.number(), data)))
+            }
+            Err(CallError::Google(e)) if e.is("NOT_FOUND") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn corrupt(secret: &str, what: &str) -> CallError {
+    let message = format!("the payload Google returned for {secret:?} {what}");
+    CallError::Exchange(Failure::new(FailureClass::Unavailable, message))
+}
+
+/// Why a call failed: getting a token, or the call itself.
+enum CallError {
+    Exchange(Failure),
+    Google(GoogleError),
+}
+
+impl CallError {
+    fn into_failure(self, context: impl std::fmt::Display) -> Failure {
+        match self {
+            CallError::Exchange(f) => f.context(context),
+            CallError::Google(e) if e.is("PERMISSION_DENIED") => {
+                let mut f = e.into_failure(context);
+                f.message
+                    .push_str(" (Google answers this also for a secret that does not exist)");
+                f
+            }
+            CallError::Google(e) => e.into_failure(context),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct VersionMeta {
+    name: String,
+}
+
+impl VersionMeta {
+    fn number(&self) -> u64 {
+        version_number(&self.name)
+    }
+}
+
+/// `.../versions/N` → N.
+fn version_number(name: &str) -> u64 {
+    name.rsplit('/')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// An int64 in proto3 JSON: a decimal string, or a number.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Crc {
+    Text(String),
+    Number(u64),
+}
+
+impl Crc {
+    fn value(&self) -> Option<u64> {
+        match self {
+            Crc::Text(s) => s.parse().ok(),
+            Crc::Number(n) => Some(*n),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Payload {
+    data: String,
+    data_crc32c: Option<Crc>,
+}
+
+#[derive(Deserialize)]
+struct Accessed {
+    name: String,
+    payload: Payload,
+}
+
+impl Accessed {
+    fn number(&self) -> u64 {
+        version_number(&self.name)
+    }
+}
+
+#[derive(Deserialize, Clone, Default)]
+struct SecretMeta {
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+    etag: Option<String>,
+}
+
+/// `projects/{p}/secrets/{id}` (as Pub/Sub notifications name secrets) → `id`.
+pub fn secret_id(name: &str) -> &str {
+    match name
+        .strip_prefix("projects/")
+        .and_then(|r| r.split_once("/secrets/"))
+    {
+        Some((_, id)) => id.split('/').next().unwrap_or(id),
+        None => name,
+    }
+}
+
+/// Google Secret Manager as a source.
+pub struct GcpSmSource {
+    project: Project,
+}
+
+impl GcpSmSource {
+    pub fn new(credentials: GoogleCredentials, endpoint: Option<&str>, project: &str) -> Self {
+        GcpSmSource {
+            project: Project::new(credentials, endpoint, project),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Source for GcpSmSource {
+    async fn read(&self, secret: &str) -> Result<Option<SourceSecret>, Failure> {
+        let id = secret_id(secret);
+        let Some((number, data)) = self.project.access_latest(id).await.map_err(|e| {
+            e.into_failure(format_args!(
+                "reading source secret {id:?} from Google Secret Manager"
+            ))
+        })?
+        else {
+            return Ok(None);
+        };
+        let value = match String::from_utf8(data) {
+            Ok(text) => SecretValue::text(text),
+            Err(bytes) => SecretValue::binary(bytes.into_bytes()),
+        };
+        Ok(Some(SourceSecret {
+            name: id.to_string(),
+            version: number.to_string(),
+            value,
+        }))
+    }
+
+    async fn current_version(&self, secret: &str) -> Result<Option<String>, Failure> {
+        let id = secret_id(secret);
+        let latest = self.project.latest_version(id).await;
+        match latest {
+            Ok(n) => Ok(n.map(|n| n.to_string())),
+            Err(CallError::Google(e)) if e.is("NOT_FOUND") => Ok(None),
+            Err(e) => Err(e.into_failure(format_args!("reading the latest version of {id:?}"))),
+        }
+    }
+
+    async fn canonical_name(&self, secret: &str) -> Result<Option<String>, Failure> {
+        Ok((secret_id(secret) != secret).then(|| secret_id(secret).to_string()))
+    }
+}
+
+/// What `inspect` saw, kept for the `write` that follows it (labels and
+/// annotations to preserve, the etag to make the marks patch conditional).
+#[derive(Clone, Default)]
+struct Seen {
+    meta: SecretMeta,
+    latest: Option<u64>,
+}
+
+/// Google Secret Manager as a destination in one project.
+pub struct GcpSmDestination {
+    project: Project,
+    replication: Value,
+    seen: Mutex<HashMap<String, Seen>>,
+}
+
+impl GcpSmDestination {
+    pub fn new(
+        credentials: GoogleCredentials,
+        config: &crate::config::GcpDestinationConfig,
+    ) -> Self {
+        let replication = if config.replication_locations.is_empty() {
+            json!({"automatic": {}})
+        } else {
+            let replicas: Vec<Value> = config
+                .replication_locations
+                .iter()
+                .map(|l| json!({"location": l}))
+                .collect();
+            json!({"userManaged": {"replicas": replicas}})
+        };
+        GcpSmDestination {
+            project: Project::new(
+                credentials,
+                config.secretmanager_endpoint.as_deref(),
+                &config.project,
+            ),
+            replication,
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn remember(&self, name: &str, seen: Seen) {
+        self.seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_string(), seen);
+    }
+
+    fn recall(&self, name: &str) -> Option<Seen> {
+        self.seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name)
+    }
+
+    /// fedsync's annotations for `marks` held by Google version `version`, over
+    /// the secret's other annotations and the rule's tags.
+    fn annotations(
+        existing: &BTreeMap<String, String>,
+        write: &Write<'_>,
+        version: u64,
+    ) -> BTreeMap<String, String> {
+        let mut annotations = existing.clone();
+        for (k, v) in write.tags {
+            annotations.insert(annotation_key(k), v.clone());
+        }
+        annotations.insert(ANNOTATION_SOURCE.into(), write.marks.source_ref.clone());
+        annotations.insert(
+            ANNOTATION_SOURCE_VERSION.into(),
+            write.marks.source_version.clone(),
+        );
+        annotations.insert(ANNOTATION_VERSION.into(), version.to_string());
+        annotations
+    }
+
+    fn payload(value: &SecretValue) -> Value {
+        let data = value.expose_bytes();
+        json!({"payload": {"data": BASE64.encode(data), "dataCrc32c": crc32c::crc32c(data).to_string()}})
+    }
+
+    async fn create(&self, write: &Write<'_>) -> Result<Written, Failure> {
+        let mut labels = BTreeMap::new();
+        labels.insert(LABEL_MANAGED_BY.to_string(), MANAGER.to_string());
+        let body = json!({
+            "replication": self.replication,
+            "labels": labels,
+            "annotations": Self::annotations(&BTreeMap::new(), write, 1),
+        });
+        let created = self
+            .project
+            .call(
+                Method::POST,
+                &format!("secrets?secretId={}", write.name),
+                Some(&body),
+            )
+            .await;
+        match created {
+            Ok(_) => {}
+            Err(CallError::Google(e)) if e.is("ALREADY_EXISTS") => return Ok(Written::NameTaken),
+            Err(e) => return Err(e.into_failure(format_args!("creating {:?}", write.name))),
+        }
+        let added: VersionMeta = self
+            .project
+            .call_json(
+                Method::POST,
+                &format!("secrets/{}:addVersion", write.name),
+                Some(&Self::payload(write.value)),
+            )
+            .await
+            .map_err(|e| {
+                e.into_failure(format_args!("adding the first version of {:?}", write.name))
+            })?;
+        if added.number() != 1 {
+            // Someone added a version meanwhile: say which one holds this value.
+            self.patch_marks(
+                write,
+                &SecretMeta {
+                    labels,
+                    ..Default::default()
+                },
+                added.number(),
+            )
+            .await?;
+        }
+        Ok(Written::Done)
+    }
+
+    async fn patch_marks(
+        &self,
+        write: &Write<'_>,
+        seen: &SecretMeta,
+        version: u64,
+    ) -> Result<(), Failure> {
+        let mut labels = seen.labels.clone();
+        labels.insert(LABEL_MANAGED_BY.into(), MANAGER.into());
+        let mut body = json!({"labels": labels, "annotations": Self::annotations(&seen.annotations, write, version)});
+        if let Some(etag) = &seen.etag {
+            body["etag"] = json!(etag);
+        }
+        self.project
+            .call(Method::PATCH, &format!("secrets/{}?updateMask=labels,annotations", write.name), Some(&body))
+            .await
+            .map(|_| ())
+            .map_err(|e| match e {
+                CallError::Google(g) if g.is("ABORTED") || g.is("FAILED_PRECONDITION") => Failure::new(
+                    FailureClass::Unavailable,
+                    format!("another writer changed {:?} at the same time (etag mismatch); retrying will settle it", write.name),
+                ),
+                e => e.into_failure(format_args!("updating the marks of {:?}", write.name)),
+            })
+    }
+
+    async fn update(&self, write: &Write<'_>, seen: Seen) -> Result<Written, Failure> {
+        // fedsync's own secret whose marks do not match its latest version: an
+        // earlier write may have landed its value but not its marks. If the latest
+        // version holds this very value, only the marks are written.
+        let unverified = matches!(write.state,
+            DestinationState::Present { managed: true, marks: None, source_ref: Some(r) } if *r == write.marks.source_ref);
+        if unverified
+            && let Ok(Some((number, data))) = self.project.access_latest(write.name).await
+            && data == write.value.expose_bytes()
+        {
+            return self
+                .patch_marks(write, &seen.meta, number)
+                .await
+                .map(|_| Written::Done);
+        }
+        // The value and the marks go out together; the marks name the version this
+        // add will get, and are corrected if another writer's version came between.
+        let expected = seen.latest.unwrap_or(0) + 1;
+        let path = format!("secrets/{}:addVersion", write.name);
+        let body = Self::payload(write.value);
+        let add = self
+            .project
+            .call_json::<VersionMeta>(Method::POST, &path, Some(&body));
+        let (added, patched) = tokio::join!(add, self.patch_marks(write, &seen.meta, expected));
+        let added = added
+            .map_err(|e| e.into_failure(format_args!("adding a version to {:?}", write.name)))?;
+        patched?;
+        if added.number() != expected {
+            let now = self.fetch(write.name).await?;
+            self.patch_marks(write, &now.meta, added.number()).await?;
+        }
+        Ok(Written::Done)
+    }
+
+    async fn fetch(&self, name: &str) -> Result<Seen, Failure> {
+        let path = format!("secrets/{name}");
+        let (meta, latest) = tokio::join!(
+            self.project
+                .call_json::<SecretMeta>(Method::GET, &path, None),
+            self.project.latest_version(name)
+        );
+        let meta = meta.map_err(|e| e.into_failure(format_args!("reading {name:?}")))?;
+        let latest = latest
+            .map_err(|e| e.into_failure(format_args!("reading the latest version of {name:?}")))?;
+        Ok(Seen { meta, latest })
+    }
+}
+
+/// A tag key as an annotation key: 1-63 characters, letters and digits at the
+/// ends, `-_.` inside; anything else becomes `-`.
+fn annotation_key(key: &str) -> String {
+    let mut k: String = key
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    k.truncate(63);
+    let k = k.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    if k.is_empty() {
+        "tag".into()
+    } else {
+        k.to_string()
+    }
+}
+
+#[async_trait::async_trait]
+impl Destination for GcpSmDestination {
+    async fn inspect(&self, name: &str) -> Result<DestinationState, Failure> {
+        let path = format!("secrets/{name}");
+        let (meta, latest) = tokio::join!(
+            self.project
+                .call_json::<SecretMeta>(Method::GET, &path, None),
+            self.project.latest_version(name)
+        );
+        let meta = match meta {
+            Ok(m) => m,
+            Err(CallError::Google(e)) if e.is("NOT_FOUND") => return Ok(DestinationState::Absent),
+            Err(e) => return Err(e.into_failure(format_args!("reading {name:?}"))),
+        };
+        let latest = match latest {
+            Ok(l) => l,
+            Err(e) => {
+                return Err(e.into_failure(format_args!("reading the latest version of {name:?}")));
+            }
+        };
+        let managed = meta.labels.get(LABEL_MANAGED_BY).map(String::as_str) == Some(MANAGER);
+        let source_ref = meta
+            .annotations
+            .get(ANNOTATION_SOURCE)
+            .cloned()
+            .filter(|_| managed);
+        let held = meta
+            .annotations
+            .get(ANNOTATION_VERSION)
+            .and_then(|v| v.parse::<u64>().ok());
+        let marks = match (&source_ref, meta.annotations.get(ANNOTATION_SOURCE_VERSION)) {
+            (Some(r), Some(v)) if held.is_some() && held == latest => Some(Marks {
+                source_ref: r.clone(),
+                source_version: v.clone(),
+            }),
+            _ => None,
+        };
+        self.remember(name, Seen { meta, latest });
+        Ok(DestinationState::Present {
+            managed,
+            marks,
+            source_ref,
+        })
+    }
+
+    async fn write(&self, write: Write<'_>) -> Result<Written, Failure> {
+        match write.state {
+            DestinationState::Absent => self.create(&write).await,
+            _ => {
+                let seen = match self.recall(write.name) {
+                    Some(seen) => seen,
+                    None => self.fetch(write.name).await?,
+                };
+                self.update(&write, seen).await
+            }
+        }
+    }
+
+    async fn delete(&self, name: &str) -> Result<(), Failure> {
+        self.project
+            .call(Method::DELETE, &format!("secrets/{name}"), None)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.into_failure(format_args!("deleting {name:?}")))
+    }
+
+    fn max_value_bytes(&self) -> usize {
+        MAX_VALUE_BYTES
+    }
+
+    fn exchanges(&self) -> u64 {
+        self.project.credentials.exchanges()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notification_names_become_secret_ids() {
+        assert_eq!(
+            secret_id("projects/827585297303/secrets/test-secret"),
+            "test-secret"
+        );
+        assert_eq!(secret_id("projects/p/secrets/s/versions/2"), "s");
+        assert_eq!(secret_id("plain-id"), "plain-id");
+    }
+
+    #[test]
+    fn version_numbers_come_from_resource_names() {
+        assert_eq!(version_number("projects/1/secrets/s/versions/12"), 12);
+    }
+
+    #[test]
+    fn tag_keys_become_valid_annotation_keys() {
+        assert_eq!(annotation_key("team"), "team");
+        assert_eq!(annotation_key("cost center/"), "cost-center");
+        assert_eq!(annotation_key("---"), "tag");
+        assert_eq!(annotation_key(&"k".repeat(80)).len(), 63);
+    }
+
+    #[test]
+    fn payloads_carry_the_crc32c_as_a_decimal_string() {
+        let body = GcpSmDestination::payload(&SecretValue::text("secret"));
+        assert_eq!(body["payload"]["data"], "c2VjcmV0");
+        assert_eq!(
+            body["payload"]["dataCrc32c"],
+            crc32c::crc32c(b"secret").to_string()
+        );
+    }
+}
