@@ -116,6 +116,8 @@ pub enum SourceConfig {
     },
     /// Google Secret Manager.
     GcpSecretManager(GcpSourceConfig),
+    /// Azure Key Vault, read through an Entra federated credential.
+    AzureKeyVault(AzureKeyVaultConfig),
 }
 
 /// Google Secret Manager as a source: read as the host's own service account
@@ -169,6 +171,44 @@ pub fn google_default_audience(provider: &str) -> String {
 pub enum DestinationConfig {
     AwsSecretsManager(AwsDestinationConfig),
     GcpSecretManager(GcpDestinationConfig),
+    AzureKeyVault(AzureKeyVaultConfig),
+}
+
+/// Azure Key Vault, reached with an Entra access token obtained by presenting
+/// fedsync's token as a federated credential (`client_assertion`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AzureKeyVaultConfig {
+    /// `https://NAME.vault.azure.net`
+    pub vault_url: String,
+    /// The directory (default `AZURE_TENANT_ID`).
+    pub tenant_id: Option<String>,
+    /// The app registration's or managed identity's client id (default `AZURE_CLIENT_ID`).
+    pub client_id: Option<String>,
+    pub identity: String,
+    /// The token's `aud` (default `api://AzureADTokenExchange`).
+    #[serde(default = "default_azure_audience")]
+    pub audience: String,
+    /// Default `AZURE_AUTHORITY_HOST`, else `https://login.microsoftonline.com/`.
+    pub authority_host: Option<String>,
+    /// What to do when a name is held by a soft-deleted secret (destinations).
+    #[serde(default)]
+    pub on_soft_deleted: SoftDeleted,
+}
+
+fn default_azure_audience() -> String {
+    "api://AzureADTokenExchange".into()
+}
+
+/// A Key Vault name held by a soft-deleted secret.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SoftDeleted {
+    /// Fail with an error that says how to fix it.
+    #[default]
+    Fail,
+    /// Recover the secret, wait until it is usable, then write.
+    Recover,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -215,6 +255,7 @@ impl DestinationConfig {
         match self {
             DestinationConfig::AwsSecretsManager(d) => &d.identity,
             DestinationConfig::GcpSecretManager(d) => &d.identity,
+            DestinationConfig::AzureKeyVault(d) => &d.identity,
         }
     }
 
@@ -222,6 +263,7 @@ impl DestinationConfig {
         match self {
             DestinationConfig::AwsSecretsManager(_) => &stores::aws_sm::NAME_RULES,
             DestinationConfig::GcpSecretManager(_) => &stores::gcp_sm::NAME_RULES,
+            DestinationConfig::AzureKeyVault(_) => &stores::azure_kv::NAME_RULES,
         }
     }
 }
@@ -457,6 +499,15 @@ impl Config {
                         );
                     }
                 }
+                SourceConfig::AzureKeyVault(kv) => {
+                    check_azure(&key, kv, &mut report);
+                    if !self.identities.contains_key(&kv.identity) {
+                        report(
+                            format!("{key}.identity"),
+                            unknown("identity", &kv.identity, self.identities.keys()),
+                        );
+                    }
+                }
                 SourceConfig::GcpSecretManager(gcp) => {
                     check_gcp_source(&key, gcp, &mut report);
                     if let Some(identity) = &gcp.identity
@@ -486,6 +537,7 @@ impl Config {
                 DestinationConfig::GcpSecretManager(gcp) => {
                     check_gcp_destination(&key, gcp, &mut report)
                 }
+                DestinationConfig::AzureKeyVault(kv) => check_azure(&key, kv, &mut report),
             }
         }
 
@@ -547,6 +599,15 @@ impl Config {
                         unknown("destination", dest, self.destinations.keys()),
                     ),
                     Some(d) => {
+                        if matches!(d, DestinationConfig::AzureKeyVault(_)) && rule.tags.len() > 12
+                        {
+                            report(
+                                format!("{key}.tags"),
+                                format!(
+                                    "at most 12 tags for Key Vault destination {dest:?}: a secret holds 15, and fedsync's marks take 3"
+                                ),
+                            );
+                        }
                         if let Err(e) = rule.name.check_against(d.name_rules()) {
                             report(
                                 format!("{key}.name"),
@@ -752,6 +813,27 @@ fn check_gcp_source(key: &str, gcp: &GcpSourceConfig, report: &mut Report<'_>) {
     );
     if let Some(host) = &gcp.metadata_host {
         check_metadata_host(host, &format!("{key}.metadata_host"), report);
+    }
+}
+
+fn check_azure(key: &str, kv: &AzureKeyVaultConfig, report: &mut Report<'_>) {
+    check_url(&kv.vault_url, &format!("{key}.vault_url"), report);
+    if let Some(host) = &kv.authority_host {
+        check_url(host, &format!("{key}.authority_host"), report);
+    }
+    for (field, value, env) in [
+        ("tenant_id", &kv.tenant_id, "AZURE_TENANT_ID"),
+        ("client_id", &kv.client_id, "AZURE_CLIENT_ID"),
+    ] {
+        match value {
+            Some(v) if v.is_empty() => report(format!("{key}.{field}"), "must not be empty".into()),
+            Some(_) => {}
+            None if std::env::var(env).is_ok() => {}
+            None => report(
+                format!("{key}.{field}"),
+                format!("is not set, and neither is {env}"),
+            ),
+        }
     }
 }
 

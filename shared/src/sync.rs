@@ -523,7 +523,8 @@ fn decide(state: &DestinationState, wanted: &Marks, overwrite: Overwrite) -> Dec
     match state {
         DestinationState::Absent => Decision::Write,
         // fedsync's own copy, deleted when its source was: the source is back, so is the copy.
-        DestinationState::PendingDeletion { source_ref: Some(r) } if *r == wanted.source_ref => Decision::Write,
+        DestinationState::PendingDeletion { source_ref: Some(r), .. } if *r == wanted.source_ref => Decision::Write,
+        DestinationState::PendingDeletion { recover: true, .. } => Decision::Write,
         DestinationState::PendingDeletion { .. } => Decision::Fail(Failure::new(
             FailureClass::Conflict,
             "the name is held by a secret scheduled for deletion: restore it, or delete it for good, then retry",

@@ -4,11 +4,14 @@
 //! This crate deliberately does not depend on `fedsync`: the harness is independent of the
 //! code under test.
 
+pub mod azure;
 pub mod clouds;
+pub mod google;
 pub mod issuer;
 pub mod lambda_api;
 pub mod moto;
 pub mod process;
+pub mod receiver;
 pub mod sts_front;
 pub mod xml;
 

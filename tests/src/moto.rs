@@ -337,7 +337,8 @@ fn moto_server_path() -> PathBuf {
 }
 
 /// A port that was free a moment ago (the listener is closed before moto binds it).
-fn free_port() -> u16 {
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("bind an ephemeral port on 127.0.0.1")

@@ -2,6 +2,7 @@
 //! destination cloud, and the process-wide cache that keeps them.
 
 pub mod aws;
+pub mod azure;
 mod cache;
 pub mod google;
 

@@ -390,7 +390,10 @@ impl Destination for AwsSmDestination {
         let managed = tag(TAG_MANAGED_BY).as_deref() == Some(MANAGER);
         let source_ref = tag(TAG_SOURCE).filter(|_| managed);
         if out.deleted_date.is_some() {
-            return Ok(DestinationState::PendingDeletion { source_ref });
+            return Ok(DestinationState::PendingDeletion {
+                source_ref,
+                recover: false,
+            });
         }
         // The marks count only if the current version is the one fedsync wrote for
         // them: a write whose tags landed but whose value did not is redone.

@@ -2,11 +2,13 @@
 //! (destination). The engine talks to them only through these traits.
 
 pub mod aws_sm;
+pub mod azure_kv;
 pub mod gcp_sm;
 
 use crate::config::{DestinationConfig, SourceConfig};
 use crate::exchange::Caches;
 use crate::exchange::aws::AwsExchange;
+use crate::exchange::azure::EntraExchange;
 use crate::exchange::google::{self, GoogleCredentials};
 use crate::identity::{MetadataServer, TokenSource};
 use crate::marks::Marks;
@@ -50,6 +52,9 @@ pub enum DestinationState {
     PendingDeletion {
         /// The source reference in its marks, if fedsync manages it.
         source_ref: Option<String>,
+        /// The destination's policy is to recover such a name when writing to it
+        /// (the engine then decides again from the recovered secret).
+        recover: bool,
     },
     Present {
         /// Whether fedsync's managed-by mark is on it.
@@ -141,6 +146,10 @@ pub async fn build_source(
                 &c.project,
             ))
         }
+        SourceConfig::AzureKeyVault(c) => {
+            let exchange = entra(c, identities[&c.identity].clone(), caches);
+            Arc::new(azure_kv::AzureKvSource::new(c, exchange))
+        }
     }
 }
 
@@ -175,5 +184,23 @@ pub fn build_destination(
                 c,
             ))
         }
+        DestinationConfig::AzureKeyVault(c) => Arc::new(azure_kv::AzureKvDestination::new(
+            c,
+            entra(c, identity, caches),
+        )),
     }
+}
+
+fn entra(
+    c: &crate::config::AzureKeyVaultConfig,
+    identity: Arc<dyn TokenSource>,
+    caches: &Caches,
+) -> Arc<EntraExchange> {
+    let app = crate::exchange::azure::Application::from_config(c);
+    Arc::new(EntraExchange::new(
+        &c.identity,
+        identity,
+        app,
+        caches.bearer.clone(),
+    ))
 }

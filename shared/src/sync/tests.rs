@@ -73,7 +73,10 @@ fn a_name_managed_for_another_source_is_a_collision() {
 #[test]
 fn a_name_pending_deletion_is_a_conflict_that_says_what_to_do() {
     match decide(
-        &DestinationState::PendingDeletion { source_ref: None },
+        &DestinationState::PendingDeletion {
+            source_ref: None,
+            recover: false,
+        },
         &marks("s:a", "v1"),
         Overwrite::Always,
     ) {
@@ -88,6 +91,7 @@ fn a_name_pending_deletion_is_a_conflict_that_says_what_to_do() {
 fn fedsyncs_own_deleted_copy_comes_back_with_its_source() {
     let ours = DestinationState::PendingDeletion {
         source_ref: Some("s:a".into()),
+        recover: false,
     };
     assert_eq!(
         decide(&ours, &marks("s:a", "v3"), Overwrite::Managed),
@@ -95,11 +99,22 @@ fn fedsyncs_own_deleted_copy_comes_back_with_its_source() {
     );
     let theirs = DestinationState::PendingDeletion {
         source_ref: Some("s:b".into()),
+        recover: false,
     };
     assert!(matches!(
         decide(&theirs, &marks("s:a", "v3"), Overwrite::Managed),
         Decision::Fail(_)
     ));
+    // A destination that recovers soft-deleted names writes, then decides again
+    // from the recovered secret.
+    let recoverable = DestinationState::PendingDeletion {
+        source_ref: Some("s:b".into()),
+        recover: true,
+    };
+    assert_eq!(
+        decide(&recoverable, &marks("s:a", "v3"), Overwrite::Managed),
+        Decision::Write
+    );
 }
 
 #[test]

@@ -1,0 +1,186 @@
+//! Azure: the Entra v2 token endpoint turns fedsync's token, presented as a
+//! federated credential (`client_assertion`, jwt-bearer), into an access token
+//! for Key Vault. Refusals are explained with the AADSTS code and what was
+//! presented, since Entra matches issuer, subject and audience exactly.
+
+use super::{BearerToken, CacheKey, CredentialCache};
+use crate::http::{self, HttpError};
+use crate::identity::{IdentityToken, TokenSource};
+use crate::report::{Failure, FailureClass};
+use serde::Deserialize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+/// The default authority, and the conventional environment overrides (Entra Workload ID).
+pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com/";
+pub const AUTHORITY_ENV: &str = "AZURE_AUTHORITY_HOST";
+pub const TENANT_ENV: &str = "AZURE_TENANT_ID";
+pub const CLIENT_ENV: &str = "AZURE_CLIENT_ID";
+/// The scope of Key Vault's data plane.
+pub const KEY_VAULT_SCOPE: &str = "https://vault.azure.net/.default";
+
+/// Where and as whom to ask Entra for a token.
+#[derive(Debug, Clone)]
+pub struct Application {
+    pub authority: String,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub audience: String,
+    pub scope: String,
+}
+
+impl Application {
+    /// Fills what the configuration leaves out from the Workload ID environment.
+    pub fn from_config(c: &crate::config::AzureKeyVaultConfig) -> Self {
+        let env = |name| std::env::var(name).unwrap_or_default();
+        Application {
+            authority: c
+                .authority_host
+                .clone()
+                .or_else(|| std::env::var(AUTHORITY_ENV).ok())
+                .unwrap_or_else(|| DEFAULT_AUTHORITY.into()),
+            tenant_id: c.tenant_id.clone().unwrap_or_else(|| env(TENANT_ENV)),
+            client_id: c.client_id.clone().unwrap_or_else(|| env(CLIENT_ENV)),
+            audience: c.audience.clone(),
+            scope: KEY_VAULT_SCOPE.into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    expires_in: u64,
+}
+
+#[derive(Deserialize)]
+struct EntraError {
+    error: String,
+    error_description: Option<String>,
+    #[serde(default)]
+    error_codes: Vec<u64>,
+}
+
+/// Obtains and caches Entra access tokens for one identity and application.
+pub struct EntraExchange {
+    identity_name: String,
+    identity: Arc<dyn TokenSource>,
+    app: Application,
+    cache: Arc<CredentialCache<BearerToken>>,
+    key: CacheKey,
+    exchanges: AtomicU64,
+}
+
+impl EntraExchange {
+    pub fn new(
+        identity_name: &str,
+        identity: Arc<dyn TokenSource>,
+        app: Application,
+        cache: Arc<CredentialCache<BearerToken>>,
+    ) -> Self {
+        let key = CacheKey {
+            identity: identity_name.to_string(),
+            principal: format!("{}/{}", app.tenant_id, app.client_id),
+            audience: app.audience.clone(),
+            scope: format!("{} {}", app.scope, app.authority),
+        };
+        EntraExchange {
+            identity_name: identity_name.to_string(),
+            identity,
+            app,
+            cache,
+            key,
+            exchanges: AtomicU64::new(0),
+        }
+    }
+
+    pub async fn token(&self) -> Result<BearerToken, Failure> {
+        self.cache.get(&self.key, || self.exchange()).await
+    }
+
+    pub async fn invalidate(&self, refused: &BearerToken) {
+        self.cache
+            .invalidate(&self.key, |t| t.same_as(refused))
+            .await;
+    }
+
+    pub fn exchanges(&self) -> u64 {
+        self.exchanges.load(Ordering::Relaxed)
+    }
+
+    async fn exchange(&self) -> Result<BearerToken, Failure> {
+        self.exchanges.fetch_add(1, Ordering::Relaxed);
+        let assertion = self.identity.token(&self.app.audience).await?;
+        let url = format!(
+            "{}/{}/oauth2/v2.0/token",
+            self.app.authority.trim_end_matches('/'),
+            self.app.tenant_id
+        );
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", self.app.client_id.as_str()),
+            ("scope", self.app.scope.as_str()),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", assertion.expose()),
+        ];
+        let answer = match http::client().post(url).form(&form).send().await {
+            Ok(r) => http::check(r).await,
+            Err(e) => Err(HttpError::from(e)),
+        };
+        let response = answer.map_err(|e| self.explain(&e, &assertion))?;
+        let token: TokenResponse = http::json(response)
+            .await
+            .map_err(|e| self.explain(&e, &assertion))?;
+        tracing::info!(identity = %self.identity_name, client_id = %self.app.client_id, "exchanged the identity token at Entra ID");
+        Ok(BearerToken::new(
+            token.access_token,
+            SystemTime::now() + Duration::from_secs(token.expires_in),
+        ))
+    }
+
+    fn explain(&self, e: &HttpError, assertion: &IdentityToken) -> Failure {
+        let Ok(entra) = serde_json::from_str::<EntraError>(&e.body) else {
+            return http::failure(
+                e,
+                format_args!("Entra ID token request for client {}", self.app.client_id),
+            );
+        };
+        let code = entra.error_codes.first().copied().unwrap_or_default();
+        let presented = &assertion.claims;
+        let hint = match code {
+            70021 | 700211 | 700212 | 700213 | 7002137 | 7002138 => format!(
+                "no federated identity credential of application {} matches: its issuer, subject and audience must \
+                 equal the token's exactly, and matching is case-sensitive (presented {presented})",
+                self.app.client_id
+            ),
+            700024 => "the token is outside its valid time range: check this host's clock and the token's lifetime (a stale token file?)".into(),
+            90002 | 900023 => format!("tenant {:?} does not exist (check tenant_id)", self.app.tenant_id),
+            700016 => format!("application {:?} is not in tenant {:?} (check client_id and tenant_id)", self.app.client_id, self.app.tenant_id),
+            50027 => "Entra could not validate the token: check the issuer's discovery document and JWKS".into(),
+            _ => String::new(),
+        };
+        let description = entra.error_description.unwrap_or_default();
+        let description = description
+            .split(" Trace ID:")
+            .next()
+            .unwrap_or_default()
+            .trim();
+        let mut message = format!(
+            "Entra ID refused the federated credential of identity {:?} for client {} in tenant {}: {}: {description}",
+            self.identity_name, self.app.client_id, self.app.tenant_id, entra.error
+        );
+        if !hint.is_empty() {
+            message.push_str(". Likely cause: ");
+            message.push_str(&hint);
+        }
+        let class = match e.class() {
+            FailureClass::BadInput => FailureClass::Auth,
+            c => c,
+        };
+        Failure::new(class, message)
+    }
+}

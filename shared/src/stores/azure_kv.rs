@@ -1,0 +1,440 @@
+//! Azure Key Vault: a destination (`PUT /secrets/{name}`: every write is a new
+//! version, with fedsync's marks as that version's tags, so value and marks land
+//! together) and a source (`GET /secrets/{name}`). Names are sanitized to
+//! `[0-9a-zA-Z-]`; a name held by a soft-deleted secret is recovered or refused
+//! by the destination's policy; 429 answers are retried after `Retry-After`.
+
+use super::{Destination, DestinationState, Source, SourceSecret, Write, Written};
+use crate::config::{AzureKeyVaultConfig, SoftDeleted};
+use crate::exchange::BearerToken;
+use crate::exchange::azure::EntraExchange;
+use crate::http::{self, HttpError};
+use crate::marks::{MANAGER, Marks};
+use crate::naming::NameRules;
+use crate::report::{Failure, FailureClass};
+use crate::secret::SecretValue;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Key Vault names: letters, digits and `-`, 1 to 127 characters.
+pub const NAME_RULES: NameRules = NameRules {
+    store: "Azure Key Vault",
+    extra_chars: "-",
+    max_len: 127,
+};
+
+/// Key Vault stores at most 25 KB per value.
+pub const MAX_VALUE_BYTES: usize = 25 * 1024;
+
+const API_VERSION: &str = "7.5";
+const TAG_MANAGED_BY: &str = "fedsync-managed-by";
+const TAG_SOURCE: &str = "fedsync-source";
+const TAG_SOURCE_VERSION: &str = "fedsync-source-version";
+/// How fedsync marks a binary value it stored as base64 text.
+const BINARY_CONTENT_TYPE: &str = "application/octet-stream; encoding=base64";
+/// Throttled calls are retried this many times, honouring `Retry-After`.
+const THROTTLE_RETRIES: u32 = 2;
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
+/// How long a recovered secret may take to become usable.
+const RECOVERY_WAIT: Duration = Duration::from_secs(30);
+
+/// A Key Vault error: `{"error": {"code", "message", "innererror": {"code"}}}`.
+#[derive(Debug, Clone)]
+struct KvError {
+    http: HttpError,
+    code: Option<String>,
+    inner: Option<String>,
+    message: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    error: ErrorBody,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    code: Option<String>,
+    message: Option<String>,
+    innererror: Option<Inner>,
+}
+
+#[derive(Deserialize)]
+struct Inner {
+    code: Option<String>,
+}
+
+impl KvError {
+    fn from_http(http: HttpError) -> Self {
+        let body = serde_json::from_str::<Envelope>(&http.body)
+            .ok()
+            .map(|e| e.error);
+        let inner = body
+            .as_ref()
+            .and_then(|b| b.innererror.as_ref())
+            .and_then(|i| i.code.clone());
+        KvError {
+            code: body.as_ref().and_then(|b| b.code.clone()),
+            message: body.and_then(|b| b.message),
+            inner,
+            http,
+        }
+    }
+
+    fn is(&self, code: &str) -> bool {
+        self.code.as_deref() == Some(code) || self.inner.as_deref() == Some(code)
+    }
+
+    fn into_failure(self, context: impl std::fmt::Display) -> Failure {
+        let mut what = match (&self.code, &self.inner, &self.message) {
+            (Some(c), Some(i), Some(m)) => format!("{c} ({i}): {m}"),
+            (Some(c), None, Some(m)) => format!("{c}: {m}"),
+            _ => return http::failure(&self.http, context),
+        };
+        if let Some(s) = self.http.status {
+            what.push_str(&format!(" (HTTP {})", s.as_u16()));
+        }
+        Failure::new(self.http.class(), format!("{context}: {what}"))
+    }
+}
+
+enum CallError {
+    Exchange(Failure),
+    Vault(KvError),
+}
+
+impl CallError {
+    fn into_failure(self, context: impl std::fmt::Display) -> Failure {
+        match self {
+            CallError::Exchange(f) => f.context(context),
+            CallError::Vault(e) => e.into_failure(context),
+        }
+    }
+
+    fn is(&self, code: &str) -> bool {
+        matches!(self, CallError::Vault(e) if e.is(code))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Bundle {
+    value: Option<String>,
+    id: String,
+    content_type: Option<String>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+impl Bundle {
+    fn version(&self) -> String {
+        self.id.rsplit('/').next().unwrap_or_default().to_string()
+    }
+}
+
+/// One vault, reached with Entra access tokens.
+struct Vault {
+    url: String,
+    exchange: Arc<EntraExchange>,
+}
+
+impl Vault {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<reqwest::Response, CallError> {
+        let send = |token: BearerToken| {
+            let method = method.clone();
+            async move {
+                let url = format!("{}/{path}", self.url.trim_end_matches('/'));
+                let mut request = http::client()
+                    .request(method, url)
+                    .query(&[("api-version", API_VERSION)])
+                    .bearer_auth(token.expose());
+                if let Some(b) = body {
+                    request = request.json(b);
+                }
+                match request.send().await {
+                    Ok(r) => http::check(r).await,
+                    Err(e) => Err(HttpError::from(e)),
+                }
+            }
+        };
+        let mut token = self.exchange.token().await.map_err(CallError::Exchange)?;
+        let mut refreshed = false;
+        let mut throttled = 0;
+        loop {
+            match send(token.clone()).await {
+                Err(e) if e.is(401) && !refreshed => {
+                    tracing::warn!(
+                        path,
+                        "Key Vault refused the cached access token; exchanging again"
+                    );
+                    self.exchange.invalidate(&token).await;
+                    token = self.exchange.token().await.map_err(CallError::Exchange)?;
+                    refreshed = true;
+                }
+                Err(e) if e.is(429) && throttled < THROTTLE_RETRIES => {
+                    throttled += 1;
+                    let wait = e
+                        .retry_after
+                        .unwrap_or(Duration::from_secs(1))
+                        .min(MAX_RETRY_AFTER);
+                    tracing::warn!(
+                        path,
+                        wait_ms = wait.as_millis() as u64,
+                        "Key Vault is throttling; waiting as it asks"
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+                other => return other.map_err(|e| CallError::Vault(KvError::from_http(e))),
+            }
+        }
+    }
+
+    async fn bundle(&self, path: &str) -> Result<Option<Bundle>, CallError> {
+        match self.call(Method::GET, path, None).await {
+            Ok(r) => http::json(r)
+                .await
+                .map(Some)
+                .map_err(|e| CallError::Vault(KvError::from_http(e))),
+            Err(e) if e.is("SecretNotFound") || e.is("DeletedSecretNotFound") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn vault(config: &AzureKeyVaultConfig, exchange: Arc<EntraExchange>) -> Vault {
+    Vault {
+        url: config.vault_url.clone(),
+        exchange,
+    }
+}
+
+/// Key Vault as a source.
+pub struct AzureKvSource {
+    vault: Vault,
+}
+
+impl AzureKvSource {
+    pub fn new(config: &AzureKeyVaultConfig, exchange: Arc<EntraExchange>) -> Self {
+        AzureKvSource {
+            vault: vault(config, exchange),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Source for AzureKvSource {
+    async fn read(&self, secret: &str) -> Result<Option<SourceSecret>, Failure> {
+        let Some(bundle) = self
+            .vault
+            .bundle(&format!("secrets/{secret}"))
+            .await
+            .map_err(|e| {
+                e.into_failure(format_args!(
+                    "reading source secret {secret:?} from Azure Key Vault"
+                ))
+            })?
+        else {
+            return Ok(None);
+        };
+        let version = bundle.version();
+        let text = bundle.value.unwrap_or_default();
+        let value = if bundle.content_type.as_deref() == Some(BINARY_CONTENT_TYPE) {
+            let bytes = BASE64.decode(text.as_bytes()).map_err(|_| {
+                Failure::new(
+                    FailureClass::BadInput,
+                    format!("{secret:?} is marked as base64 but is not"),
+                )
+            })?;
+            SecretValue::binary(bytes)
+        } else {
+            SecretValue::text(text)
+        };
+        Ok(Some(SourceSecret {
+            name: secret.to_string(),
+            version,
+            value,
+        }))
+    }
+
+    async fn current_version(&self, secret: &str) -> Result<Option<String>, Failure> {
+        let bundle = self.vault.bundle(&format!("secrets/{secret}")).await;
+        bundle
+            .map(|b| b.map(|b| b.version()))
+            .map_err(|e| e.into_failure(format_args!("reading {secret:?}")))
+    }
+}
+
+/// Key Vault as a destination.
+pub struct AzureKvDestination {
+    vault: Vault,
+    on_soft_deleted: SoftDeleted,
+}
+
+impl AzureKvDestination {
+    pub fn new(config: &AzureKeyVaultConfig, exchange: Arc<EntraExchange>) -> Self {
+        AzureKvDestination {
+            vault: vault(config, exchange),
+            on_soft_deleted: config.on_soft_deleted,
+        }
+    }
+
+    fn marks(tags: &BTreeMap<String, String>) -> (bool, Option<String>, Option<Marks>) {
+        let managed = tags.get(TAG_MANAGED_BY).map(String::as_str) == Some(MANAGER);
+        let source_ref = tags.get(TAG_SOURCE).cloned().filter(|_| managed);
+        let marks = match (&source_ref, tags.get(TAG_SOURCE_VERSION)) {
+            (Some(r), Some(v)) => Some(Marks {
+                source_ref: r.clone(),
+                source_version: v.clone(),
+            }),
+            _ => None,
+        };
+        (managed, source_ref, marks)
+    }
+
+    /// Recovers a soft-deleted secret and waits until it can be read again.
+    async fn recover(&self, name: &str) -> Result<(), Failure> {
+        let recovered = self
+            .vault
+            .call(
+                Method::POST,
+                &format!("deletedsecrets/{name}/recover"),
+                None,
+            )
+            .await;
+        match recovered {
+            Ok(_) => {}
+            Err(e) if e.is("ObjectIsBeingRecovered") => {}
+            Err(e) => {
+                return Err(e.into_failure(format_args!("recovering the soft-deleted {name:?}")));
+            }
+        }
+        let started = Instant::now();
+        let mut wait = Duration::from_millis(100);
+        loop {
+            match self.vault.bundle(&format!("secrets/{name}")).await {
+                Ok(Some(_)) => return Ok(()),
+                Ok(None) | Err(_) if started.elapsed() < RECOVERY_WAIT => {
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(2));
+                }
+                Ok(None) | Err(_) => {
+                    let message = format!(
+                        "{name:?} was recovered but is still not usable after {}s; it will be retried",
+                        RECOVERY_WAIT.as_secs()
+                    );
+                    return Err(Failure::new(FailureClass::Unavailable, message));
+                }
+            }
+        }
+    }
+
+    fn soft_deleted_failure(&self, name: &str) -> Failure {
+        Failure::new(
+            FailureClass::Conflict,
+            format!(
+                "the name {name:?} is held by a soft-deleted secret in {}: recover it (az keyvault secret recover), \
+                 purge it (az keyvault secret purge), or set on_soft_deleted = \"recover\" on this destination",
+                self.vault.url
+            ),
+        )
+    }
+}
+
+#[async_trait::async_trait]
+impl Destination for AzureKvDestination {
+    async fn inspect(&self, name: &str) -> Result<DestinationState, Failure> {
+        let context = || format!("reading {name:?}");
+        if let Some(bundle) = self
+            .vault
+            .bundle(&format!("secrets/{name}"))
+            .await
+            .map_err(|e| e.into_failure(context()))?
+        {
+            let (managed, source_ref, marks) = Self::marks(&bundle.tags);
+            return Ok(DestinationState::Present {
+                managed,
+                marks,
+                source_ref,
+            });
+        }
+        // Absent, or soft-deleted: only the deleted-secrets collection tells.
+        match self
+            .vault
+            .bundle(&format!("deletedsecrets/{name}"))
+            .await
+            .map_err(|e| e.into_failure(context()))?
+        {
+            None => Ok(DestinationState::Absent),
+            Some(deleted) => {
+                let (_, source_ref, _) = Self::marks(&deleted.tags);
+                Ok(DestinationState::PendingDeletion {
+                    source_ref,
+                    recover: self.on_soft_deleted == SoftDeleted::Recover,
+                })
+            }
+        }
+    }
+
+    async fn write(&self, write: Write<'_>) -> Result<Written, Failure> {
+        if let DestinationState::PendingDeletion { .. } = write.state {
+            if self.on_soft_deleted == SoftDeleted::Fail {
+                return Err(self.soft_deleted_failure(write.name));
+            }
+            self.recover(write.name).await?;
+            // The recovered secret may not be fedsync's: decide again from what it is.
+            return Ok(Written::NameTaken);
+        }
+        let mut tags = write.tags.clone();
+        tags.insert(TAG_MANAGED_BY.into(), MANAGER.into());
+        tags.insert(TAG_SOURCE.into(), write.marks.source_ref.clone());
+        tags.insert(
+            TAG_SOURCE_VERSION.into(),
+            write.marks.source_version.clone(),
+        );
+        let (value, content_type) = match write.value.expose_text() {
+            Some(text) => (text.to_string(), "text/plain"),
+            None => (
+                BASE64.encode(write.value.expose_bytes()),
+                BINARY_CONTENT_TYPE,
+            ),
+        };
+        let body = json!({"value": value, "contentType": content_type, "tags": tags});
+        match self
+            .vault
+            .call(Method::PUT, &format!("secrets/{}", write.name), Some(&body))
+            .await
+        {
+            Ok(_) => Ok(Written::Done),
+            // Deleted since it was inspected: decide again.
+            Err(e) if e.is("ObjectIsDeletedButRecoverable") => Ok(Written::NameTaken),
+            Err(e) => Err(e.into_failure(format_args!("writing {:?}", write.name))),
+        }
+    }
+
+    async fn delete(&self, name: &str) -> Result<(), Failure> {
+        self.vault
+            .call(Method::DELETE, &format!("secrets/{name}"), None)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.into_failure(format_args!("deleting {name:?}")))
+    }
+
+    fn max_value_bytes(&self) -> usize {
+        MAX_VALUE_BYTES
+    }
+
+    fn exchanges(&self) -> u64 {
+        self.vault.exchange.exchanges()
+    }
+}
