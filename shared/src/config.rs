@@ -39,6 +39,22 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct TriggersConfig {
     pub pubsub: Option<PubSubConfig>,
+    pub event_grid: Option<EventGridConfig>,
+}
+
+/// How the webhook authenticates Event Grid deliveries: an Entra bearer token
+/// issued to Event Grid for the webhook's application (`tenant_id`, `audience`),
+/// or a shared key (`shared_key`, given as the `key` query parameter or the
+/// `X-Fedsync-Key` header).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventGridConfig {
+    pub tenant_id: Option<String>,
+    /// The webhook application's client id or application ID URI.
+    pub audience: Option<String>,
+    pub authority_host: Option<String>,
+    /// `env:NAME` or `file:PATH`.
+    pub shared_key: Option<String>,
 }
 
 /// How the Pub/Sub push receiver authenticates requests.
@@ -554,6 +570,28 @@ impl Config {
                     "triggers.pubsub.service_account".into(),
                     format!("{:?} is not a service account email", p.service_account),
                 );
+            }
+        }
+
+        if let Some(e) = &self.triggers.event_grid {
+            let entra = e.tenant_id.is_some() || e.audience.is_some();
+            match (&e.shared_key, entra) {
+                (Some(_), true) | (None, false) => report(
+                    "triggers.event_grid".into(),
+                    "set either tenant_id and audience (Entra authentication) or shared_key, not both".into(),
+                ),
+                (Some(key), false) => {
+                    if !matches!(Reference::parse(key), Ok(Reference::Env(_) | Reference::File(_))) {
+                        report("triggers.event_grid.shared_key".into(), "must be \"env:NAME\" or \"file:PATH\"".into());
+                    }
+                }
+                (None, true) if e.tenant_id.is_none() || e.audience.is_none() => {
+                    report("triggers.event_grid".into(), "Entra authentication needs both tenant_id and audience".into());
+                }
+                (None, true) => {}
+            }
+            if let Some(host) = &e.authority_host {
+                check_url(host, "triggers.event_grid.authority_host", &mut report);
             }
         }
 

@@ -7,6 +7,7 @@
 pub mod azure;
 pub mod clouds;
 pub mod google;
+pub mod google_world;
 pub mod issuer;
 pub mod lambda_api;
 pub mod moto;

@@ -5,79 +5,11 @@
 
 use fedsync_tests::clouds::{Clouds, SECRET, SUBJECT, VALUE, event};
 use fedsync_tests::google::{
-    GoogleCloud, INSTANCE_SERVICE_ACCOUNT, Principal, SecretManagerMethod, SecretManagerRole,
-    ServiceAccountRole, WorkloadIdentityProvider,
+    GoogleCloud, Principal, SecretManagerMethod, SecretManagerRole, ServiceAccountRole,
 };
-use fedsync_tests::receiver::Receiver;
-use fedsync_tests::sts_front::RoleTrust;
+use fedsync_tests::google_world::*;
 use serde_json::{Value, json};
 use std::time::Duration;
-
-const SOURCE_PROJECT: (&str, &str) = ("source-proj", "111111111111");
-const DEST_PROJECT: (&str, &str) = ("dest-proj", "222222222222");
-const POOL: &str = "fedsync";
-const PROVIDER: &str = "fedsync";
-const PUSH_AUDIENCE: &str = "https://fedsync.example.run.app/";
-const PUSH_ACCOUNT: &str = "pubsub-push@source-proj.iam.gserviceaccount.com";
-const WRITER_ACCOUNT: &str = "fedsync-writer@dest-proj.iam.gserviceaccount.com";
-const GOOGLE_SECRET: &str = "app-db";
-
-/// Google's emulators with a source project holding `app-db` and a destination project.
-async fn google() -> GoogleCloud {
-    let google = GoogleCloud::start().await;
-    // Tokens name the emulated issuer, so that verifiers can discover its keys.
-    google.issuer.set_token_issuer(google.issuer.url());
-    for (id, number) in [SOURCE_PROJECT, DEST_PROJECT] {
-        google.secret_manager.add_project(id, number);
-    }
-    let runtime = Principal::service_account(INSTANCE_SERVICE_ACCOUNT).member();
-    google.secret_manager.grant(
-        SOURCE_PROJECT.0,
-        &runtime,
-        SecretManagerRole::SecretAccessor,
-    );
-    google
-        .secret_manager
-        .create_secret(SOURCE_PROJECT.0, GOOGLE_SECRET, &[], &[]);
-    google
-        .secret_manager
-        .add_version(SOURCE_PROJECT.0, GOOGLE_SECRET, VALUE.as_bytes());
-    google
-}
-
-/// Trusts `issuer` tokens with subject `subject` at a provider in the destination project.
-fn trust(google: &GoogleCloud, issuer: &str, condition: &str) -> String {
-    let provider =
-        WorkloadIdentityProvider::new(DEST_PROJECT.1, POOL, PROVIDER, issuer).condition(condition);
-    google.sts.add_provider(provider)
-}
-
-fn google_destination(
-    google: &GoogleCloud,
-    provider: &str,
-    identity: &str,
-    service_account: Option<&str>,
-) -> String {
-    let impersonate = service_account
-        .map(|sa| format!("service_account = \"{sa}\"\n"))
-        .unwrap_or_default();
-    format!(
-        r#"
-[destinations.gcp-dr]
-kind = "gcp-secret-manager"
-project = "{project}"
-workload_identity_provider = "{provider}"
-identity = "{identity}"
-{impersonate}secretmanager_endpoint = "{sm}"
-sts_endpoint = "{sts}"
-iamcredentials_endpoint = "{iam}"
-"#,
-        project = DEST_PROJECT.0,
-        sm = google.secret_manager.endpoint(),
-        sts = google.sts.endpoint(),
-        iam = google.iam.endpoint(),
-    )
-}
 
 /// The latest value and the version count of a destination secret.
 fn held(google: &GoogleCloud, name: &str) -> (String, usize, Value) {
@@ -105,124 +37,20 @@ fn push_body(event_type: &str, n: u64) -> Value {
     body
 }
 
-struct PushWorld {
-    clouds: Clouds,
-    google: GoogleCloud,
-    receiver: Receiver,
-}
-
-/// The push receiver on Cloud Run: reads the Google source as its own service
-/// account, writes to AWS (metadata identity token -> AssumeRoleWithWebIdentity)
-/// and to a Google destination project (metadata identity token -> Google STS).
-async fn push_world() -> PushWorld {
-    let clouds = Clouds::start().await;
-    let google = google().await;
-    let runtime_sub = google.metadata.unique_id();
-    clouds.sts.trust_issuer(google.issuer.url());
-    clouds.sts.trust_role(
-        &clouds.writer_role,
-        RoleTrust {
-            issuer: google.issuer.url().into(),
-            audience: "sts.amazonaws.com".into(),
-            subject: runtime_sub.clone(),
-        },
-    );
-    let provider = trust(
-        &google,
-        google.issuer.url(),
-        &format!("assertion.sub == '{runtime_sub}'"),
-    );
-    let federated = Principal::federated(DEST_PROJECT.1, POOL, &runtime_sub).member();
-    google
-        .secret_manager
-        .grant(DEST_PROJECT.0, &federated, SecretManagerRole::Admin);
-    let config = format!(
-        r#"
-[triggers.pubsub]
-audience = "{PUSH_AUDIENCE}"
-service_account = "{PUSH_ACCOUNT}"
-jwks_url = "{jwks}"
-issuers = ["{iss}"]
-
-[identities.run]
-kind = "gcp-metadata"
-metadata_host = "{metadata}"
-
-[sources.gsm]
-kind = "gcp-secret-manager"
-project = "{source}"
-secretmanager_endpoint = "{sm}"
-metadata_host = "{metadata}"
-
-[destinations.aws-dr]
-kind = "aws-secrets-manager"
-region = "eu-west-1"
-role_arn = "{role}"
-identity = "run"
-endpoint = "{moto}"
-sts_endpoint = "{sts_front}"
-{gcp}
-[[rules]]
-source = "gsm"
-match = "*"
-destinations = ["aws-dr", "gcp-dr"]
-"#,
-        jwks = google.issuer.jwks_uri(),
-        iss = google.issuer.token_issuer(),
-        metadata = google.metadata.host(),
-        source = SOURCE_PROJECT.0,
-        sm = google.secret_manager.endpoint(),
-        role = clouds.writer_role,
-        moto = clouds.moto.endpoint(),
-        sts_front = clouds.sts.endpoint(),
-        gcp = google_destination(&google, &provider, "run", None),
-    );
-    let env = [
-        ("FEDSYNC_CONFIG_TOML", config),
-        ("FEDSYNC_LOG", "trace".to_string()),
-    ];
-    let receiver = Receiver::start("fedsync-pubsub-push", &env).await;
-    PushWorld {
-        clouds,
-        google,
-        receiver,
-    }
-}
-
-impl PushWorld {
-    async fn push(&self, body: &Value, token: Option<String>) -> (u16, Value) {
-        let mut request = reqwest::Client::new()
-            .post(format!("{}/", self.receiver.url()))
-            .json(body);
-        if let Some(t) = token {
-            request = request.bearer_auth(t);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    fn good_token(&self) -> String {
-        self.google
-            .issuer
-            .push_token(PUSH_AUDIENCE, PUSH_ACCOUNT, true, Duration::from_secs(3600))
-    }
-
-    fn statuses(answer: &Value) -> Vec<(String, String)> {
-        let mut s: Vec<_> = answer["report"]["outcomes"]
-            .as_array()
-            .unwrap_or_else(|| panic!("no outcomes: {answer:#}"))
-            .iter()
-            .map(|o| {
-                (
-                    o["destination"].as_str().unwrap().to_string(),
-                    o["status"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect();
-        s.sort();
-        s
-    }
+fn statuses(answer: &Value) -> Vec<(String, String)> {
+    let mut s: Vec<_> = answer["report"]["outcomes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no outcomes: {answer:#}"))
+        .iter()
+        .map(|o| {
+            (
+                o["destination"].as_str().unwrap().to_string(),
+                o["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    s.sort();
+    s
 }
 
 #[tokio::test]
@@ -236,7 +64,7 @@ async fn a_signed_push_lands_the_google_value_in_aws_and_in_another_google_proje
         ("aws-dr".to_string(), "synced".to_string()),
         ("gcp-dr".to_string(), "synced".to_string()),
     ];
-    assert_eq!(PushWorld::statuses(&answer), synced, "{answer:#}");
+    assert_eq!(statuses(&answer), synced, "{answer:#}");
 
     let aws = w
         .clouds
@@ -263,7 +91,7 @@ async fn a_signed_push_lands_the_google_value_in_aws_and_in_another_google_proje
         ("aws-dr".to_string(), "unchanged".to_string()),
         ("gcp-dr".to_string(), "unchanged".to_string()),
     ];
-    assert_eq!(PushWorld::statuses(&answer), unchanged, "{answer:#}");
+    assert_eq!(statuses(&answer), unchanged, "{answer:#}");
     assert!(
         !w.receiver.logs().contains(VALUE),
         "the value appears in the logs"
@@ -340,9 +168,7 @@ async fn duplicate_and_out_of_order_pushes_never_regress_nor_duplicate() {
         .push(&push_body("SECRET_VERSION_ADD", 2), Some(token.clone()))
         .await;
     assert!(
-        PushWorld::statuses(&answer)
-            .iter()
-            .all(|(_, s)| s == "synced"),
+        statuses(&answer).iter().all(|(_, s)| s == "synced"),
         "{answer:#}"
     );
     // A late duplicate of the first push, then the second again.
@@ -352,9 +178,7 @@ async fn duplicate_and_out_of_order_pushes_never_regress_nor_duplicate() {
             .await;
         assert_eq!(status, 200);
         assert!(
-            PushWorld::statuses(&answer)
-                .iter()
-                .all(|(_, s)| s == "unchanged"),
+            statuses(&answer).iter().all(|(_, s)| s == "unchanged"),
             "{answer:#}"
         );
     }

@@ -30,6 +30,14 @@ pub struct Application {
     pub scope: String,
 }
 
+/// The configured authority, else `AZURE_AUTHORITY_HOST`, else Entra's public one.
+pub fn authority(configured: Option<&str>) -> String {
+    configured
+        .map(str::to_string)
+        .or_else(|| std::env::var(AUTHORITY_ENV).ok())
+        .unwrap_or_else(|| DEFAULT_AUTHORITY.into())
+}
+
 impl Application {
     /// Fills what the configuration leaves out from the Workload ID environment.
     pub fn from_config(c: &crate::config::AzureKeyVaultConfig) -> Self {

@@ -2,6 +2,7 @@
 //! own events, ignores unrelated ones, and rejects malformed ones with a clear,
 //! non-retryable error.
 
+pub mod event_grid;
 pub mod eventbridge;
 pub mod pubsub;
 

@@ -1,0 +1,146 @@
+//! The webhook receiver: an HTTP server on `$PORT` (a container). Routes:
+//! `POST /v1/azure/events` for Azure Event Grid deliveries of Key Vault events
+//! (Event Grid schema or CloudEvents), and `OPTIONS` on the same path for the
+//! CloudEvents validation handshake. Every request is authenticated first; one
+//! that is not gets 401 and touches nothing.
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use fedsync::triggers::event_grid::{self, EventGridAuth};
+use fedsync::{Config, Engine};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Event Grid delivers at most 1 MB per request.
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+struct App {
+    engine: Engine,
+    event_grid: Option<EventGridAuth>,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    fedsync::logging::init_json();
+    let config =
+        Config::from_environment().inspect_err(|e| tracing::error!(error = %e, "configuration"))?;
+    let event_grid = match &config.triggers.event_grid {
+        Some(c) => Some(
+            EventGridAuth::new(c).inspect_err(|e| tracing::error!(error = %e, "configuration"))?,
+        ),
+        None => None,
+    };
+    let engine = Engine::new(config)
+        .await
+        .inspect_err(|e| tracing::error!(error = %e, "start-up"))?;
+    let app = Arc::new(App { engine, event_grid });
+    let router = Router::new()
+        .route(
+            "/v1/azure/events",
+            post(azure_events).options(azure_handshake),
+        )
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(app);
+    let port = std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(8080u16);
+    let listener = tokio::net::TcpListener::bind(("0.0.0.0", port)).await?;
+    tracing::info!(port, "listening");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(terminated())
+        .await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn terminated() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// Authenticates an Event Grid request; `None` when it may proceed.
+async fn refused(
+    app: &App,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+) -> Option<Response> {
+    let Some(auth) = &app.event_grid else {
+        tracing::warn!(
+            "an Event Grid delivery arrived, but [triggers.event_grid] is not configured"
+        );
+        return Some(StatusCode::NOT_FOUND.into_response());
+    };
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let key = query
+        .get("key")
+        .map(String::as_str)
+        .or_else(|| headers.get("x-fedsync-key").and_then(|v| v.to_str().ok()));
+    match auth.verify(authorization, key).await {
+        Ok(()) => None,
+        Err(reason) => {
+            tracing::warn!(reason = %reason, "refused an unauthenticated Event Grid request");
+            Some(StatusCode::UNAUTHORIZED.into_response())
+        }
+    }
+}
+
+async fn azure_handshake(
+    State(app): State<Arc<App>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(response) = refused(&app, &headers, &query).await {
+        return response;
+    }
+    let origin = headers
+        .get("webhook-request-origin")
+        .cloned()
+        .unwrap_or(HeaderValue::from_static("*"));
+    tracing::info!("answered the CloudEvents validation handshake");
+    (
+        StatusCode::OK,
+        [
+            ("webhook-allowed-origin", origin),
+            ("webhook-allowed-rate", HeaderValue::from_static("*")),
+        ],
+    )
+        .into_response()
+}
+
+async fn azure_events(
+    State(app): State<Arc<App>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Some(response) = refused(&app, &headers, &query).await {
+        return response;
+    }
+    let answer = event_grid::handle(&app.engine, &body).await;
+    // Event Grid retries on 5xx (and some 4xx); 200 for everything that must not repeat.
+    let status = if answer.needs_retry() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (status, axum::Json(answer.to_json())).into_response()
+}
