@@ -436,3 +436,68 @@ async fn validation_handshakes_are_answered_and_unauthenticated_deliveries_get_4
     );
     assert!(w.clouds.sts.exchanges().is_empty());
 }
+
+#[tokio::test]
+async fn the_workload_id_token_file_convention_needs_nothing_but_naming_the_file_identity() {
+    let clouds = Clouds::start().await;
+    let subject = "system:serviceaccount:fedsync:sync";
+    let azure = azure(clouds.issuer.url(), subject).await;
+    // What the Entra Workload ID webhook projects into a pod.
+    let token = clouds.issuer.mint(&clouds.issuer.claims(
+        subject,
+        "api://AzureADTokenExchange",
+        Duration::from_secs(3600),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("azure-identity-token");
+    std::fs::write(&token_file, token).unwrap();
+    let config = clouds.config_with_rules(
+        "",
+        SUBJECT,
+        &format!(
+            "[identities.pod]\nkind = \"file\"\npath = \"env:AZURE_FEDERATED_TOKEN_FILE\"\n\n[destinations.kv]\nkind = \"azure-key-vault\"\nvault_url = \"{}\"\nidentity = \"pod\"\n\n[[rules]]\nsource = \"main\"\nmatch = \"prod/**\"\ndestinations = [\"kv\"]\n",
+            azure.vault.url()
+        ),
+    );
+    let api = LambdaApi::start().await;
+    let mut env = clouds.function_env(&config);
+    env.extend([
+        (
+            "AZURE_FEDERATED_TOKEN_FILE",
+            token_file.display().to_string(),
+        ),
+        ("AZURE_CLIENT_ID", CLIENT.to_string()),
+        ("AZURE_TENANT_ID", TENANT.to_string()),
+        (
+            "AZURE_AUTHORITY_HOST",
+            azure.entra.authority_host().to_string(),
+        ),
+    ]);
+    let _process = LambdaProcess::spawn(
+        &fedsync_tests::lambda_api::workspace_binary("fedsync-eventbridge"),
+        &api,
+        env,
+    );
+    let o = deliver(&api, event("eventbridge-put-secret-value.json")).await;
+    assert_eq!(o["status"], "synced", "{o:#}");
+    assert_eq!(azure.vault.latest(KV_NAME).unwrap().value, VALUE);
+}
+
+#[tokio::test]
+async fn a_throttled_write_is_retried_after_the_wait_key_vault_asks_for() {
+    let clouds = Clouds::start().await;
+    let azure = azure(clouds.issuer.url(), SUBJECT).await;
+    let (api, process) = lambda(&clouds, &azure, SUBJECT, "").await;
+    azure.vault.fail_next(
+        1,
+        fedsync_tests::azure::key_vault::KvError::throttled(Duration::from_secs(1)),
+    );
+    let o = deliver(&api, event("eventbridge-put-secret-value.json")).await;
+    assert_eq!(o["status"], "synced", "{o:#}");
+    assert_eq!(azure.vault.secret(KV_NAME).unwrap().versions.len(), 1);
+    assert!(
+        process
+            .logs()
+            .contains("Key Vault is throttling; waiting as it asks")
+    );
+}
