@@ -23,13 +23,16 @@ pub struct Refused(pub String);
 /// Keys of one issuer, from its JWKS URL.
 pub struct JwksVerifier {
     jwks_url: String,
+    algorithms: &'static [Algorithm],
     keys: RwLock<(JwkSet, Option<Instant>)>,
 }
 
 impl JwksVerifier {
-    pub fn new(jwks_url: &str) -> Self {
+    /// A verifier accepting tokens signed with one of `algorithms` (RS256 and ES256 at most).
+    pub fn new(jwks_url: &str, algorithms: &'static [Algorithm]) -> Self {
         JwksVerifier {
             jwks_url: jwks_url.to_string(),
+            algorithms,
             keys: RwLock::new((JwkSet { keys: vec![] }, None)),
         }
     }
@@ -43,7 +46,9 @@ impl JwksVerifier {
         audience: &str,
     ) -> Result<C, Refused> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| Refused("not a JWT".into()))?;
-        if !matches!(header.alg, Algorithm::RS256 | Algorithm::ES256) {
+        if !self.algorithms.contains(&header.alg)
+            || !matches!(header.alg, Algorithm::RS256 | Algorithm::ES256)
+        {
             return Err(Refused(format!(
                 "algorithm {:?} is not accepted",
                 header.alg

@@ -54,7 +54,10 @@ impl EventGridAuth {
         let authority = crate::exchange::azure::authority(config.authority_host.as_deref());
         let authority = authority.trim_end_matches('/');
         Ok(EventGridAuth::Entra {
-            verifier: JwksVerifier::new(&format!("{authority}/{tenant}/discovery/v2.0/keys")),
+            verifier: JwksVerifier::new(
+                &format!("{authority}/{tenant}/discovery/v2.0/keys"),
+                &[jsonwebtoken::Algorithm::RS256],
+            ),
             issuers: vec![
                 format!("{authority}/{tenant}/v2.0"),
                 format!("https://sts.windows.net/{tenant}/"),

@@ -26,7 +26,8 @@ struct PushClaims {
 impl PushAuth {
     pub fn new(config: &PubSubConfig) -> Self {
         PushAuth {
-            verifier: JwksVerifier::new(&config.jwks_url),
+            // Google signs push tokens with RS256 only.
+            verifier: JwksVerifier::new(&config.jwks_url, &[jsonwebtoken::Algorithm::RS256]),
             config: config.clone(),
         }
     }
