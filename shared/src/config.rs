@@ -143,6 +143,9 @@ pub enum SourceConfig {
 #[serde(deny_unknown_fields)]
 pub struct GcpSourceConfig {
     pub project: String,
+    /// The project's number, as Secret Manager's notifications name the project
+    /// (needed to route them when `project` is the project's id).
+    pub project_number: Option<String>,
     pub identity: Option<String>,
     pub workload_identity_provider: Option<String>,
     pub service_account: Option<String>,
@@ -197,6 +200,9 @@ pub enum DestinationConfig {
 pub struct AzureKeyVaultConfig {
     /// `https://NAME.vault.azure.net`
     pub vault_url: String,
+    /// The vault's name, when `vault_url` does not start with it (a private
+    /// endpoint or a custom domain): Event Grid events name vaults by name.
+    pub vault_name: Option<String>,
     /// The directory (default `AZURE_TENANT_ID`).
     pub tenant_id: Option<String>,
     /// The app registration's or managed identity's client id (default `AZURE_CLIENT_ID`).

@@ -8,6 +8,9 @@ use serde::de::DeserializeOwned;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+/// How much of an error response's body is kept.
+const MAX_ERROR_BODY: usize = 4096;
+
 /// The process-wide client (one connection pool for every destination).
 pub fn client() -> &'static reqwest::Client {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
@@ -16,6 +19,8 @@ pub fn client() -> &'static reqwest::Client {
             .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_secs(25))
             .user_agent(concat!("fedsync/", env!("CARGO_PKG_VERSION")))
+            // A redirect would re-send a token request's body elsewhere: never follow one.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("the HTTP client's settings are valid")
     })
@@ -82,8 +87,9 @@ pub async fn check(response: Response) -> Result<Response, HttpError> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs);
-    let mut body = response.text().await.unwrap_or_default();
-    body.truncate(2048);
+    // Error bodies are read only as far as a parser needs them.
+    let bytes = response.bytes().await.unwrap_or_default();
+    let body = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_ERROR_BODY)]).into_owned();
     Err(HttpError {
         status: Some(status),
         body,

@@ -1,7 +1,8 @@
 //! Verifying a JWT against an issuer's published keys: the JWKS is fetched once,
 //! refetched when a token names an unknown `kid` (at most every few seconds, so
-//! forged kids cannot hammer the issuer), and every check is exact: signature
-//! (RS256 or ES256 only), issuer, audience, expiry.
+//! forged kids cannot hammer the issuer) and at least hourly, and every check is
+//! exact: signature (only the algorithms the caller names, never HMAC), issuer,
+//! audience, expiry and not-before.
 
 use crate::http::{self, HttpError};
 use jsonwebtoken::jwk::JwkSet;
@@ -10,6 +11,8 @@ use serde::de::DeserializeOwned;
 use std::time::{Duration, Instant};
 use tokio::sync::RwLock;
 
+/// Keys are refetched this often, so that keys the issuer withdrew stop being trusted.
+const MAX_KEY_AGE: Duration = Duration::from_secs(3600);
 /// How soon an unknown `kid` may trigger another fetch.
 const REFETCH_AFTER: Duration = Duration::from_secs(5);
 /// Clock skew tolerated on `exp`/`nbf`.
@@ -63,6 +66,7 @@ impl JwksVerifier {
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         validation.leeway = LEEWAY_SECONDS;
+        validation.validate_nbf = true;
         jsonwebtoken::decode::<C>(token, &key, &validation)
             .map(|d| d.claims)
             .map_err(|e| {
@@ -86,7 +90,8 @@ impl JwksVerifier {
         };
         {
             let keys = self.keys.read().await;
-            if let Some(key) = find(&keys.0) {
+            let fresh = keys.1.is_some_and(|at| at.elapsed() < MAX_KEY_AGE);
+            if let Some(key) = find(&keys.0).filter(|_| fresh) {
                 return Ok(key);
             }
             if keys.1.is_some_and(|at| at.elapsed() < REFETCH_AFTER) {
@@ -94,7 +99,9 @@ impl JwksVerifier {
             }
         }
         let mut keys = self.keys.write().await;
-        if let Some(key) = find(&keys.0) {
+        if let Some(key) =
+            find(&keys.0).filter(|_| keys.1.is_some_and(|at| at.elapsed() < MAX_KEY_AGE))
+        {
             return Ok(key);
         }
         if keys.1.is_none_or(|at| at.elapsed() >= REFETCH_AFTER) {

@@ -4,6 +4,9 @@
 
 /// Every mark's key starts with this; user tags may not.
 pub const PREFIX: &str = "fedsync";
+/// The longest source reference kept as it is.
+const MAX_REF_LEN: usize = 256;
+
 /// The value of the managed-by mark.
 pub const MANAGER: &str = "fedsync";
 
@@ -17,11 +20,40 @@ pub struct Marks {
 }
 
 impl Marks {
-    /// The reference to one source secret (or one key of it).
+    /// The reference to one source secret (or one key of it). Stores cap tag
+    /// values at 256 characters, so a longer reference is kept as its digest.
     pub fn source_ref(source: &str, secret: &str, key: Option<&str>) -> String {
-        match key {
+        let full = match key {
             Some(k) => format!("{source}:{secret}#{k}"),
             None => format!("{source}:{secret}"),
+        };
+        if full.len() <= MAX_REF_LEN {
+            return full;
         }
+        use sha2::Digest;
+        format!(
+            "sha256:{}",
+            crate::secret::hex(&sha2::Sha256::digest(full.as_bytes()))
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_references_fit_a_tag_value() {
+        assert_eq!(
+            Marks::source_ref("main", "prod/db", Some("user")),
+            "main:prod/db#user"
+        );
+        let long = Marks::source_ref("main", &"a".repeat(400), None);
+        assert_eq!((long.len(), long.starts_with("sha256:")), (71, true));
+        assert_eq!(
+            long,
+            Marks::source_ref("main", &"a".repeat(400), None),
+            "stable"
+        );
     }
 }

@@ -13,6 +13,8 @@ pub struct NameRules {
     pub extra_chars: &'static str,
     /// Longest name accepted, in bytes.
     pub max_len: usize,
+    /// Whether the store treats names differing only in letter case as one.
+    pub case_insensitive: bool,
 }
 
 impl NameRules {
@@ -25,6 +27,15 @@ impl NameRules {
         s.chars()
             .map(|c| if self.allows(c) { c } else { '-' })
             .collect()
+    }
+
+    /// The form under which two names are the same secret in this store.
+    pub fn identity_of(&self, name: &str) -> String {
+        if self.case_insensitive {
+            name.to_ascii_lowercase()
+        } else {
+            name.to_string()
+        }
     }
 
     /// Checks a finished name.
@@ -213,6 +224,7 @@ mod tests {
         store: "Test Store",
         extra_chars: "/_-",
         max_len: 24,
+        case_insensitive: false,
     };
 
     fn vars<'a>(name: &'a str) -> NameVars<'a> {

@@ -38,6 +38,8 @@ struct Target<'a> {
     name: Result<String, Failure>,
     /// The destination's exchange count before this change touched it.
     exchanges_before: u64,
+    /// The name as the destination tells names apart (folded when it ignores case).
+    identity: Option<String>,
 }
 
 type State = Result<DestinationState, Failure>;
@@ -294,6 +296,10 @@ impl Engine {
                     destination,
                     store,
                     key,
+                    identity: name
+                        .as_ref()
+                        .ok()
+                        .map(|n| config.name_rules().identity_of(n)),
                     name,
                     exchanges_before: store.exchanges(),
                 });
@@ -351,10 +357,10 @@ impl Engine {
                 Decision::Unchanged => return Status::Unchanged,
                 Decision::Skip(reason) => return Status::Skipped { reason },
                 Decision::Fail(f) => return Status::from(f),
-                Decision::Write if value.len() > limit => {
+                Decision::Write if target.store.stored_size(value) > limit => {
                     let message = format!(
-                        "the value is {} bytes; the destination accepts at most {limit}",
-                        value.len()
+                        "the value takes {} bytes at the destination, which accepts at most {limit}",
+                        target.store.stored_size(value)
                     );
                     return Status::from(Failure::new(FailureClass::BadInput, message));
                 }
@@ -425,28 +431,32 @@ impl Engine {
 /// destination and name for the same value), and fails targets where different
 /// values would land on one name (JSON keys that sanitize alike).
 fn without_collisions<'a>(pairs: Vec<(Target<'a>, State)>) -> Vec<(Target<'a>, State)> {
-    let mut seen: HashMap<(&str, String), Option<String>> = HashMap::new();
+    // (destination, name as the destination tells names apart) -> (name, key) first seen.
+    let mut seen: HashMap<(&str, String), (String, Option<String>)> = HashMap::new();
     let mut colliding = Vec::new();
     let mut kept = Vec::new();
     for (target, state) in pairs {
-        let Ok(name) = &target.name else {
+        let (Ok(name), Some(identity)) = (&target.name, &target.identity) else {
             kept.push((target, state));
             continue;
         };
-        match seen.get(&(target.destination, name.clone())) {
-            Some(key) if *key == target.key => continue,
-            Some(_) => colliding.push((target.destination, name.clone())),
+        let slot = (target.destination, identity.clone());
+        match seen.get(&slot) {
+            Some((first, key)) if first == name && *key == target.key => continue,
+            Some(_) => colliding.push(slot),
             None => {
-                seen.insert((target.destination, name.clone()), target.key.clone());
+                seen.insert(slot, (name.clone(), target.key.clone()));
             }
         }
         kept.push((target, state));
     }
     for (target, state) in kept.iter_mut() {
-        if let Ok(name) = &target.name
-            && colliding.contains(&(target.destination, name.clone()))
+        if let (Ok(name), Some(identity)) = (&target.name, &target.identity)
+            && colliding.contains(&(target.destination, identity.clone()))
         {
-            let message = format!("name collision: several keys of this secret map to {name:?}");
+            let message = format!(
+                "name collision: several values of this secret map to {name:?} at this destination"
+            );
             *state = Err(Failure::new(FailureClass::Conflict, message));
         }
     }

@@ -127,6 +127,7 @@ metadata_host = "{metadata}"
 [sources.gsm]
 kind = "gcp-secret-manager"
 project = "{source}"
+project_number = "{source_number}"
 secretmanager_endpoint = "{sm}"
 metadata_host = "{metadata}"
 
@@ -147,6 +148,7 @@ destinations = ["aws-dr", "gcp-dr"]
         iss = google.issuer.token_issuer(),
         metadata = google.metadata.host(),
         source = SOURCE_PROJECT.0,
+        source_number = SOURCE_PROJECT.1,
         sm = google.secret_manager.endpoint(),
         role = clouds.writer_role,
         moto = clouds.moto.endpoint(),

@@ -47,7 +47,7 @@ async fn azure(issuer: &str, subject: &str) -> Azure {
 impl Azure {
     fn vault_config(&self, table: &str, identity: &str, extra: &str) -> String {
         format!(
-            "\n[{table}]\nkind = \"azure-key-vault\"\nvault_url = \"{}\"\ntenant_id = \"{TENANT}\"\nclient_id = \"{CLIENT}\"\nidentity = \"{identity}\"\nauthority_host = \"{}\"\n{extra}\n",
+            "\n[{table}]\nkind = \"azure-key-vault\"\nvault_url = \"{}\"\nvault_name = \"prod-kv\"\ntenant_id = \"{TENANT}\"\nclient_id = \"{CLIENT}\"\nidentity = \"{identity}\"\nauthority_host = \"{}\"\n{extra}\n",
             self.vault.url(),
             self.entra.authority_host()
         )

@@ -162,7 +162,7 @@ impl EntraExchange {
         let hint = match code {
             70021 | 700211 | 700212 | 700213 | 7002137 | 7002138 => format!(
                 "no federated identity credential of application {} matches: its issuer, subject and audience must \
-                 equal the token's exactly, and matching is case-sensitive (presented {presented})",
+                 equal the token's exactly, and matching is case-sensitive",
                 self.app.client_id
             ),
             700024 => "the token is outside its valid time range: check this host's clock and the token's lifetime (a stale token file?)".into(),
@@ -181,6 +181,7 @@ impl EntraExchange {
             "Entra ID refused the federated credential of identity {:?} for client {} in tenant {}: {}: {description}",
             self.identity_name, self.app.client_id, self.app.tenant_id, entra.error
         );
+        message.push_str(&format!(". Presented {presented}"));
         if !hint.is_empty() {
             message.push_str(". Likely cause: ");
             message.push_str(&hint);

@@ -5,7 +5,7 @@
 use super::{IdentityToken, TokenSource};
 use crate::exchange::BearerToken;
 use crate::http::{self, HttpError};
-use crate::report::{Failure, FailureClass};
+use crate::report::Failure;
 use serde::Deserialize;
 use std::time::{Duration, SystemTime};
 
@@ -52,17 +52,12 @@ impl MetadataServer {
             Ok(r) => http::check(r).await,
             Err(e) => Err(e),
         };
+        // Transport failures stay retryable: a lost change is worse than a retry.
         checked.map_err(|e| {
-            let f = http::failure(
+            http::failure(
                 &e,
                 format_args!("the metadata server ({}) refused {path}", self.base),
-            );
-            // No metadata server here is a setup problem, not a passing one.
-            if e.status.is_none() {
-                Failure::new(FailureClass::Auth, f.message)
-            } else {
-                f
-            }
+            )
         })
     }
 

@@ -25,6 +25,7 @@ pub const NAME_RULES: NameRules = NameRules {
     store: "AWS Secrets Manager",
     extra_chars: "/_+=.@-",
     max_len: 256,
+    case_insensitive: false,
 };
 
 /// `SecretString` / `SecretBinary` limit.

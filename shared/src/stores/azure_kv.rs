@@ -27,6 +27,7 @@ pub const NAME_RULES: NameRules = NameRules {
     store: "Azure Key Vault",
     extra_chars: "-",
     max_len: 127,
+    case_insensitive: true,
 };
 
 /// Key Vault stores at most 25 KB per value.
@@ -432,6 +433,14 @@ impl Destination for AzureKvDestination {
 
     fn max_value_bytes(&self) -> usize {
         MAX_VALUE_BYTES
+    }
+
+    fn stored_size(&self, value: &SecretValue) -> usize {
+        match value {
+            SecretValue::Text(_) => value.len(),
+            // Binary values are stored as base64.
+            SecretValue::Binary(_) => value.len().div_ceil(3) * 4,
+        }
     }
 
     fn exchanges(&self) -> u64 {

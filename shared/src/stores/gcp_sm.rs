@@ -4,6 +4,7 @@
 //! name the Google version that holds the source version, so a retried write is
 //! recognized even though `addVersion` has no idempotency token, and marks
 //! patches carry the secret's `etag` so that racing writers are detected.
+//! A version is added before the marks that name it, never the other way round.
 
 use super::{Destination, DestinationState, Source, SourceSecret, Write, Written};
 use crate::exchange::BearerToken;
@@ -27,6 +28,7 @@ pub const NAME_RULES: NameRules = NameRules {
     store: "Google Secret Manager",
     extra_chars: "_-",
     max_len: 255,
+    case_insensitive: false,
 };
 
 /// The payload limit (64 KiB).
@@ -311,13 +313,13 @@ impl Source for GcpSmSource {
     }
 }
 
-/// What `inspect` saw, kept for the `write` that follows it (labels and
-/// annotations to preserve, the etag to make the marks patch conditional).
-#[derive(Clone, Default)]
-struct Seen {
-    meta: SecretMeta,
-    latest: Option<u64>,
-}
+/// What `inspect` saw of a secret, kept for the `write` that follows it
+/// (labels and annotations to preserve, the etag to make the marks patch
+/// conditional).
+type Seen = SecretMeta;
+
+/// Entries kept at most; inspected names that are never written do not pile up.
+const MAX_REMEMBERED: usize = 1024;
 
 /// Google Secret Manager as a destination in one project.
 pub struct GcpSmDestination {
@@ -353,10 +355,11 @@ impl GcpSmDestination {
     }
 
     fn remember(&self, name: &str, seen: Seen) {
-        self.seen
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(name.to_string(), seen);
+        let mut remembered = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if remembered.len() >= MAX_REMEMBERED {
+            remembered.clear();
+        }
+        remembered.insert(name.to_string(), seen);
     }
 
     fn recall(&self, name: &str) -> Option<Seen> {
@@ -474,40 +477,31 @@ impl GcpSmDestination {
             && data == write.value.expose_bytes()
         {
             return self
-                .patch_marks(write, &seen.meta, number)
+                .patch_marks(write, &seen, number)
                 .await
                 .map(|_| Written::Done);
         }
-        // The value and the marks go out together; the marks name the version this
-        // add will get, and are corrected if another writer's version came between.
-        let expected = seen.latest.unwrap_or(0) + 1;
+        // The version first, then the marks naming it: marks never claim a version
+        // that does not exist. If the marks patch fails, the next attempt finds the
+        // value already there (above) and writes only the marks.
         let path = format!("secrets/{}:addVersion", write.name);
         let body = Self::payload(write.value);
-        let add = self
+        let added: VersionMeta = self
             .project
-            .call_json::<VersionMeta>(Method::POST, &path, Some(&body));
-        let (added, patched) = tokio::join!(add, self.patch_marks(write, &seen.meta, expected));
-        let added = added
+            .call_json(Method::POST, &path, Some(&body))
+            .await
             .map_err(|e| e.into_failure(format_args!("adding a version to {:?}", write.name)))?;
-        patched?;
-        if added.number() != expected {
-            let now = self.fetch(write.name).await?;
-            self.patch_marks(write, &now.meta, added.number()).await?;
-        }
+        self.patch_marks(write, &seen, added.number()).await?;
         Ok(Written::Done)
     }
 
     async fn fetch(&self, name: &str) -> Result<Seen, Failure> {
         let path = format!("secrets/{name}");
-        let (meta, latest) = tokio::join!(
-            self.project
-                .call_json::<SecretMeta>(Method::GET, &path, None),
-            self.project.latest_version(name)
-        );
-        let meta = meta.map_err(|e| e.into_failure(format_args!("reading {name:?}")))?;
-        let latest = latest
-            .map_err(|e| e.into_failure(format_args!("reading the latest version of {name:?}")))?;
-        Ok(Seen { meta, latest })
+        let meta = self
+            .project
+            .call_json::<SecretMeta>(Method::GET, &path, None)
+            .await;
+        meta.map_err(|e| e.into_failure(format_args!("reading {name:?}")))
     }
 }
 
@@ -570,7 +564,7 @@ impl Destination for GcpSmDestination {
             }),
             _ => None,
         };
-        self.remember(name, Seen { meta, latest });
+        self.remember(name, meta);
         Ok(DestinationState::Present {
             managed,
             marks,

@@ -102,6 +102,12 @@ pub trait Destination: Send + Sync {
     /// The largest value the store accepts, in bytes.
     fn max_value_bytes(&self) -> usize;
 
+    /// How many bytes `value` takes in the store (more than its length when the
+    /// store keeps binary values encoded).
+    fn stored_size(&self, value: &SecretValue) -> usize {
+        value.len()
+    }
+
     /// Credential exchanges this destination has caused so far in this process.
     fn exchanges(&self) -> u64;
 }

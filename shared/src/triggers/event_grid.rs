@@ -13,11 +13,15 @@ use crate::report::Failure;
 use secrecy::{ExposeSecret, SecretBox};
 use serde::Deserialize;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use std::time::SystemTime;
 use subtle::ConstantTimeEq;
 
 pub const SECRET_NEW_VERSION_CREATED: &str = "Microsoft.KeyVault.SecretNewVersionCreated";
 const VALIDATION: &str = "Microsoft.EventGrid.SubscriptionValidationEvent";
+/// Shared keys shorter than this are refused at start-up.
+const MIN_SHARED_KEY_BYTES: usize = 32;
+
 /// The app role Event Grid holds on a webhook's Entra application.
 pub const WEBHOOK_ROLE: &str = "AzureEventGridSecureWebhookSubscriber";
 
@@ -35,7 +39,13 @@ pub enum EventGridAuth {
 struct EntraClaims {
     #[serde(default)]
     roles: Vec<String>,
+    /// The calling application (v2 tokens `azp`, v1 tokens `appid`).
+    azp: Option<String>,
+    appid: Option<String>,
 }
+
+/// Event Grid's own application: the only caller whose tokens are accepted.
+pub const EVENT_GRID_APP_ID: &str = "4962773b-9cdb-44cf-a8bf-237846a00ab7";
 
 impl EventGridAuth {
     pub fn new(config: &EventGridConfig) -> Result<Self, Failure> {
@@ -46,8 +56,17 @@ impl EventGridAuth {
                     format!("triggers.event_grid.shared_key: {e}"),
                 )
             })?;
+            let key = key.trim();
+            if key.len() < MIN_SHARED_KEY_BYTES {
+                return Err(Failure::new(
+                    crate::report::FailureClass::BadInput,
+                    format!(
+                        "triggers.event_grid.shared_key: the key must be at least {MIN_SHARED_KEY_BYTES} bytes (e.g. openssl rand -hex 32)"
+                    ),
+                ));
+            }
             return Ok(EventGridAuth::SharedKey(SecretBox::new(
-                key.trim().to_string().into_boxed_str(),
+                key.to_string().into_boxed_str(),
             )));
         }
         let tenant = config.tenant_id.clone().unwrap_or_default();
@@ -76,7 +95,12 @@ impl EventGridAuth {
         match self {
             EventGridAuth::SharedKey(expected) => {
                 let given = key.ok_or_else(|| Refused("no key".into()))?;
-                if bool::from(given.as_bytes().ct_eq(expected.expose_secret().as_bytes())) {
+                // Digests of equal length: neither the key nor its length leaks through timing.
+                let (given, expected) = (
+                    Sha256::digest(given),
+                    Sha256::digest(expected.expose_secret()),
+                );
+                if bool::from(given.as_slice().ct_eq(expected.as_slice())) {
                     Ok(())
                 } else {
                     Err(Refused("wrong key".into()))
@@ -94,6 +118,9 @@ impl EventGridAuth {
                     })
                     .ok_or_else(|| Refused("no bearer token".into()))?;
                 let claims: EntraClaims = verifier.verify(token.trim(), issuers, audience).await?;
+                if claims.azp.as_deref().or(claims.appid.as_deref()) != Some(EVENT_GRID_APP_ID) {
+                    return Err(Refused("the token was not issued to Event Grid".into()));
+                }
                 if !claims.roles.iter().any(|r| r == WEBHOOK_ROLE) {
                     return Err(Refused(format!(
                         "the token does not carry the {WEBHOOK_ROLE} role"
@@ -188,34 +215,24 @@ fn change(event: &Value, config: &Config) -> Result<Option<SecretChange>, Failur
     }))
 }
 
-/// The Key Vault source for a vault name (its URL's first label), else the only one.
+/// The Key Vault source for a vault name: its `vault_name`, or its URL's first label.
 fn source_for(config: &Config, vault: &str) -> Option<String> {
-    let vaults: Vec<(&String, &str)> = config
-        .sources
-        .iter()
-        .filter_map(|(name, s)| match s {
-            SourceConfig::AzureKeyVault(kv) => Some((name, kv.vault_url.as_str())),
-            _ => None,
-        })
-        .collect();
     let host = |url: &str| {
         url::Url::parse(url)
             .ok()
-            .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+            .and_then(|u| u.host_str().map(str::to_string))
     };
-    vaults
-        .iter()
-        .find(|(_, url)| {
-            !vault.is_empty()
-                && host(url)
-                    .is_some_and(|h| h.starts_with(&format!("{}.", vault.to_ascii_lowercase())))
-        })
-        .or(if vaults.len() == 1 {
-            vaults.first()
-        } else {
-            None
-        })
-        .map(|(name, _)| (*name).clone())
+    config.sources.iter().find_map(|(name, s)| match s {
+        SourceConfig::AzureKeyVault(kv) => {
+            let configured = kv.vault_name.clone().or_else(|| {
+                host(&kv.vault_url).and_then(|h| h.split('.').next().map(str::to_string))
+            });
+            configured
+                .filter(|v| v.eq_ignore_ascii_case(vault))
+                .map(|_| name.clone())
+        }
+        _ => None,
+    })
 }
 
 /// The webhook's answer to one delivery.

@@ -140,25 +140,26 @@ pub fn parse(body: &[u8], config: &Config) -> Result<Option<SecretChange>, Failu
     }))
 }
 
-/// The source reading `project` (by id or number); else the only Google source.
+/// The source reading `project`, by id or number. A notification naming another
+/// project is refused, never attributed to a source that does not read it; a
+/// single source whose number is not configured takes the notifications it gets.
 fn source_for(config: &Config, project: &str) -> Option<String> {
-    let google: Vec<(&String, &str)> = config
+    let google: Vec<(&String, &crate::config::GcpSourceConfig)> = config
         .sources
         .iter()
         .filter_map(|(name, s)| match s {
-            SourceConfig::GcpSecretManager(g) => Some((name, g.project.as_str())),
+            SourceConfig::GcpSecretManager(g) => Some((name, g)),
             _ => None,
         })
         .collect();
-    google
+    let named = google
         .iter()
-        .find(|(_, p)| *p == project)
-        .or(if google.len() == 1 {
-            google.first()
-        } else {
-            None
-        })
-        .map(|(name, _)| (*name).clone())
+        .find(|(_, g)| g.project == project || g.project_number.as_deref() == Some(project));
+    let only_unnumbered = match google.as_slice() {
+        [(name, g)] if g.project_number.is_none() => Some(*name),
+        _ => None,
+    };
+    named.map(|(name, _)| *name).or(only_unnumbered).cloned()
 }
 
 /// Parses and syncs one push request's body (already authenticated).
@@ -207,6 +208,32 @@ mod tests {
             ),
             ("gsm", "test-secret", Some("2"), ChangeKind::Upsert)
         );
+    }
+
+    #[test]
+    fn a_notification_for_another_project_is_refused() {
+        let numbered = Config::parse(
+            "[sources.gsm]\nkind = \"gcp-secret-manager\"\nproject = \"my-project\"\nproject_number = \"111\"\n",
+            "t",
+        )
+        .unwrap();
+        let attributes = |project: &str| serde_json::json!({"eventType": "SECRET_VERSION_ADD", "secretId": format!("projects/{project}/secrets/s")});
+        assert_eq!(
+            parse(&push(attributes("111")), &numbered)
+                .unwrap()
+                .unwrap()
+                .source,
+            "gsm"
+        );
+        assert_eq!(
+            parse(&push(attributes("my-project")), &numbered)
+                .unwrap()
+                .unwrap()
+                .source,
+            "gsm"
+        );
+        let err = parse(&push(attributes("999")), &numbered).unwrap_err();
+        assert!(err.message.contains("\"999\""), "{}", err.message);
     }
 
     #[test]
