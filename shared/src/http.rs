@@ -124,3 +124,76 @@ pub fn failure(e: &HttpError, context: impl std::fmt::Display) -> Failure {
     };
     Failure::new(e.class(), format!("{context}: {what}"))
 }
+
+/// Something that hands out bearer tokens, and forgets one a store refused.
+#[async_trait::async_trait]
+pub trait Bearer: Send + Sync {
+    async fn token(&self) -> Result<crate::exchange::BearerToken, Failure>;
+    async fn invalidate(&self, refused: &crate::exchange::BearerToken);
+}
+
+/// Why a call with a bearer token failed: obtaining the token, or the call.
+pub enum BearerError {
+    Token(Failure),
+    Http(HttpError),
+}
+
+/// Throttled calls are retried this many times, after the wait the store asks for.
+const THROTTLE_RETRIES: u32 = 2;
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
+
+/// Sends `method url` with a bearer token (and a JSON body): a 401 (an expired or
+/// revoked token) makes one fresh exchange and one retry; a 429 is retried after
+/// its `Retry-After`, a bounded number of times.
+pub async fn send_with_bearer(
+    bearer: &dyn Bearer,
+    method: reqwest::Method,
+    url: &str,
+    query: &[(&str, &str)],
+    body: Option<&serde_json::Value>,
+) -> Result<Response, BearerError> {
+    let send = |token: crate::exchange::BearerToken| {
+        let mut request = client()
+            .request(method.clone(), url)
+            .query(query)
+            .bearer_auth(token.expose());
+        if let Some(b) = body {
+            request = request.json(b);
+        }
+        async move {
+            match request.send().await {
+                Ok(r) => check(r).await,
+                Err(e) => Err(HttpError::from(e)),
+            }
+        }
+    };
+    let mut token = bearer.token().await.map_err(BearerError::Token)?;
+    let (mut refreshed, mut throttled) = (false, 0);
+    loop {
+        match send(token.clone()).await {
+            Err(e) if e.is(401) && !refreshed => {
+                tracing::warn!(
+                    url,
+                    "the store refused the cached access token; exchanging again"
+                );
+                bearer.invalidate(&token).await;
+                token = bearer.token().await.map_err(BearerError::Token)?;
+                refreshed = true;
+            }
+            Err(e) if e.is(429) && throttled < THROTTLE_RETRIES => {
+                throttled += 1;
+                let wait = e
+                    .retry_after
+                    .unwrap_or(Duration::from_secs(1))
+                    .min(MAX_RETRY_AFTER);
+                tracing::warn!(
+                    url,
+                    wait_ms = wait.as_millis() as u64,
+                    "the store is throttling; waiting as it asks"
+                );
+                tokio::time::sleep(wait).await;
+            }
+            other => return other.map_err(BearerError::Http),
+        }
+    }
+}

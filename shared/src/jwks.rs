@@ -23,6 +23,18 @@ const LEEWAY_SECONDS: u64 = 30;
 #[error("{0}")]
 pub struct Refused(pub String);
 
+/// The token of an `Authorization: Bearer <token>` header.
+pub fn bearer(authorization: Option<&str>) -> Result<&str, Refused> {
+    let value = authorization.ok_or_else(|| Refused("no bearer token".into()))?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or_else(|| Refused("no bearer token".into()))?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(Refused("no bearer token".into()));
+    }
+    Ok(token.trim())
+}
+
 /// Keys of one issuer, from its JWKS URL.
 pub struct JwksVerifier {
     jwks_url: String,

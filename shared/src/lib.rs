@@ -20,6 +20,7 @@ pub mod naming;
 pub mod reference;
 pub mod report;
 pub mod secret;
+pub mod serve;
 pub mod stores;
 pub mod sync;
 pub mod triggers;

@@ -498,6 +498,6 @@ async fn a_throttled_write_is_retried_after_the_wait_key_vault_asks_for() {
     assert!(
         process
             .logs()
-            .contains("Key Vault is throttling; waiting as it asks")
+            .contains("the store is throttling; waiting as it asks")
     );
 }

@@ -44,35 +44,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/", post(receive))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(app);
-    let port = std::env::var("PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(8080u16);
-    let listener = tokio::net::TcpListener::bind(("0.0.0.0", port)).await?;
-    tracing::info!(port, "listening for Pub/Sub push requests");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(terminated())
-        .await?;
-    tracing::info!("stopped");
+    fedsync::serve::serve(router).await?;
     Ok(())
-}
-
-/// Resolves on SIGTERM (Cloud Run's stop signal) or Ctrl-C.
-async fn terminated() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutting down: finishing requests in flight");
 }
 
 async fn receive(

@@ -193,3 +193,14 @@ impl EntraExchange {
         Failure::new(class, message)
     }
 }
+
+#[async_trait::async_trait]
+impl crate::http::Bearer for EntraExchange {
+    async fn token(&self) -> Result<BearerToken, Failure> {
+        EntraExchange::token(self).await
+    }
+
+    async fn invalidate(&self, refused: &BearerToken) {
+        EntraExchange::invalidate(self, refused).await
+    }
+}

@@ -265,6 +265,17 @@ pub enum GoogleCredentials {
     },
 }
 
+#[async_trait::async_trait]
+impl crate::http::Bearer for GoogleCredentials {
+    async fn token(&self) -> Result<BearerToken, Failure> {
+        GoogleCredentials::token(self).await
+    }
+
+    async fn invalidate(&self, refused: &BearerToken) {
+        GoogleCredentials::invalidate(self, refused).await
+    }
+}
+
 impl GoogleCredentials {
     pub fn metadata(server: MetadataServer, cache: Arc<CredentialCache<BearerToken>>) -> Self {
         let key = CacheKey {

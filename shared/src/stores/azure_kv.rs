@@ -6,9 +6,8 @@
 
 use super::{Destination, DestinationState, Source, SourceSecret, Write, Written};
 use crate::config::{AzureKeyVaultConfig, SoftDeleted};
-use crate::exchange::BearerToken;
 use crate::exchange::azure::EntraExchange;
-use crate::http::{self, HttpError};
+use crate::http::{self, BearerError, HttpError};
 use crate::marks::{MANAGER, Marks};
 use crate::naming::NameRules;
 use crate::report::{Failure, FailureClass};
@@ -39,9 +38,6 @@ const TAG_SOURCE: &str = "fedsync-source";
 const TAG_SOURCE_VERSION: &str = "fedsync-source-version";
 /// How fedsync marks a binary value it stored as base64 text.
 const BINARY_CONTENT_TYPE: &str = "application/octet-stream; encoding=base64";
-/// Throttled calls are retried this many times, honouring `Retry-After`.
-const THROTTLE_RETRIES: u32 = 2;
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
 /// How long a recovered secret may take to become usable.
 const RECOVERY_WAIT: Duration = Duration::from_secs(30);
 
@@ -152,53 +148,14 @@ impl Vault {
         path: &str,
         body: Option<&Value>,
     ) -> Result<reqwest::Response, CallError> {
-        let send = |token: BearerToken| {
-            let method = method.clone();
-            async move {
-                let url = format!("{}/{path}", self.url.trim_end_matches('/'));
-                let mut request = http::client()
-                    .request(method, url)
-                    .query(&[("api-version", API_VERSION)])
-                    .bearer_auth(token.expose());
-                if let Some(b) = body {
-                    request = request.json(b);
-                }
-                match request.send().await {
-                    Ok(r) => http::check(r).await,
-                    Err(e) => Err(HttpError::from(e)),
-                }
-            }
-        };
-        let mut token = self.exchange.token().await.map_err(CallError::Exchange)?;
-        let mut refreshed = false;
-        let mut throttled = 0;
-        loop {
-            match send(token.clone()).await {
-                Err(e) if e.is(401) && !refreshed => {
-                    tracing::warn!(
-                        path,
-                        "Key Vault refused the cached access token; exchanging again"
-                    );
-                    self.exchange.invalidate(&token).await;
-                    token = self.exchange.token().await.map_err(CallError::Exchange)?;
-                    refreshed = true;
-                }
-                Err(e) if e.is(429) && throttled < THROTTLE_RETRIES => {
-                    throttled += 1;
-                    let wait = e
-                        .retry_after
-                        .unwrap_or(Duration::from_secs(1))
-                        .min(MAX_RETRY_AFTER);
-                    tracing::warn!(
-                        path,
-                        wait_ms = wait.as_millis() as u64,
-                        "Key Vault is throttling; waiting as it asks"
-                    );
-                    tokio::time::sleep(wait).await;
-                }
-                other => return other.map_err(|e| CallError::Vault(KvError::from_http(e))),
-            }
-        }
+        let url = format!("{}/{path}", self.url.trim_end_matches('/'));
+        let query = [("api-version", API_VERSION)];
+        http::send_with_bearer(self.exchange.as_ref(), method, &url, &query, body)
+            .await
+            .map_err(|e| match e {
+                BearerError::Token(f) => CallError::Exchange(f),
+                BearerError::Http(e) => CallError::Vault(KvError::from_http(e)),
+            })
     }
 
     async fn bundle(&self, path: &str) -> Result<Option<Bundle>, CallError> {

@@ -7,10 +7,9 @@
 //! A version is added before the marks that name it, never the other way round.
 
 use super::{Destination, DestinationState, Source, SourceSecret, Write, Written};
-use crate::exchange::BearerToken;
 use crate::exchange::google::GoogleCredentials;
 use crate::google::GoogleError;
-use crate::http::{self, HttpError};
+use crate::http::{self, BearerError};
 use crate::marks::{MANAGER, Marks};
 use crate::naming::NameRules;
 use crate::report::{Failure, FailureClass};
@@ -66,44 +65,13 @@ impl Project {
         path: &str,
         body: Option<&Value>,
     ) -> Result<reqwest::Response, CallError> {
-        let send = |token: BearerToken| {
-            let method = method.clone();
-            async move {
-                let mut request = http::client()
-                    .request(method, format!("{}/{path}", self.base))
-                    .bearer_auth(token.expose());
-                if let Some(b) = body {
-                    request = request.json(b);
-                }
-                match request.send().await {
-                    Ok(r) => http::check(r).await,
-                    Err(e) => Err(HttpError::from(e)),
-                }
-            }
-        };
-        let token = self
-            .credentials
-            .token()
+        let url = format!("{}/{path}", self.base);
+        http::send_with_bearer(&self.credentials, method, &url, &[], body)
             .await
-            .map_err(CallError::Exchange)?;
-        match send(token.clone()).await {
-            Err(e) if e.is(401) => {
-                tracing::warn!(
-                    path,
-                    "Google refused the cached access token; exchanging again"
-                );
-                self.credentials.invalidate(&token).await;
-                let token = self
-                    .credentials
-                    .token()
-                    .await
-                    .map_err(CallError::Exchange)?;
-                send(token)
-                    .await
-                    .map_err(|e| CallError::Google(GoogleError::from_http(&e)))
-            }
-            other => other.map_err(|e| CallError::Google(GoogleError::from_http(&e))),
-        }
+            .map_err(|e| match e {
+                BearerError::Token(f) => CallError::Exchange(f),
+                BearerError::Http(e) => CallError::Google(GoogleError::from_http(&e)),
+            })
     }
 
     async fn call_json<T: for<'de> Deserialize<'de>>(

@@ -111,12 +111,7 @@ impl EventGridAuth {
                 issuers,
                 audience,
             } => {
-                let token = authorization
-                    .and_then(|h| {
-                        h.strip_prefix("Bearer ")
-                            .or_else(|| h.strip_prefix("bearer "))
-                    })
-                    .ok_or_else(|| Refused("no bearer token".into()))?;
+                let token = crate::jwks::bearer(authorization)?;
                 let claims: EntraClaims = verifier.verify(token.trim(), issuers, audience).await?;
                 if claims.azp.as_deref().or(claims.appid.as_deref()) != Some(EVENT_GRID_APP_ID) {
                     return Err(Refused("the token was not issued to Event Grid".into()));

@@ -35,12 +35,7 @@ impl PushAuth {
     /// Checks the `Authorization` header's value: a Google-signed JWT for the
     /// configured audience, from the configured push service account.
     pub async fn verify(&self, authorization: Option<&str>) -> Result<(), Refused> {
-        let token = authorization
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
-            .ok_or_else(|| Refused("no bearer token".into()))?;
+        let token = crate::jwks::bearer(authorization)?;
         let claims: PushClaims = self
             .verifier
             .verify(token.trim(), &self.config.issuers, &self.config.audience)
