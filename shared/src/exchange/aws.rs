@@ -1,7 +1,7 @@
 //! AWS: STS `AssumeRoleWithWebIdentity` (an unsigned call) turns fedsync's token
 //! into temporary role credentials. Refusals are explained in the user's terms.
 
-use super::{CacheKey, CredentialCache, Expiring};
+use super::{CacheKey, CacheSlot, CredentialCache, Expiring};
 use crate::aws::{AwsError, timeouts};
 use crate::config::AwsDestinationConfig;
 use crate::identity::{IdentityToken, TokenSource};
@@ -11,7 +11,6 @@ use aws_credential_types::provider::{ProvideCredentials, error::CredentialsError
 use aws_sdk_sts::config::{BehaviorVersion, Region};
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 /// Temporary role credentials.
@@ -36,9 +35,7 @@ pub struct AwsExchange {
     session_name: String,
     duration: Duration,
     sts: aws_sdk_sts::Client,
-    cache: Arc<CredentialCache<AwsCredentials>>,
-    key: CacheKey,
-    exchanges: AtomicU64,
+    slot: CacheSlot<AwsCredentials>,
 }
 
 impl fmt::Debug for AwsExchange {
@@ -82,28 +79,25 @@ impl AwsExchange {
             session_name: config.session_name.clone(),
             duration: config.session_duration,
             sts: aws_sdk_sts::Client::from_conf(sts.build()),
-            cache,
-            key,
-            exchanges: AtomicU64::new(0),
+            slot: CacheSlot::new(cache, key),
         }
     }
 
     /// Role credentials from the cache, or a new exchange.
     pub async fn credentials(&self) -> Result<AwsCredentials, Failure> {
-        self.cache.get(&self.key, || self.exchange()).await
+        self.slot.get(|| self.exchange()).await
     }
 
     /// Drops `refused` from the cache (AWS said they expired or were revoked),
     /// unless a concurrent call has already replaced them.
     pub async fn invalidate(&self, refused: &AwsCredentials) {
         let refused = refused.credentials.access_key_id();
-        self.cache
-            .invalidate(&self.key, |c| c.credentials.access_key_id() == refused)
+        self.slot
+            .invalidate(|c| c.credentials.access_key_id() == refused)
             .await;
     }
 
     async fn exchange(&self) -> Result<AwsCredentials, Failure> {
-        self.exchanges.fetch_add(1, Ordering::Relaxed);
         let token = self.identity.token(&self.audience).await?;
         let result = self
             .sts
@@ -218,6 +212,6 @@ impl ProvideCredentials for CachedRoleCredentials {
 impl AwsExchange {
     /// Exchanges this destination started in this process.
     pub fn exchanges(&self) -> u64 {
-        self.exchanges.load(Ordering::Relaxed)
+        self.slot.exchanges()
     }
 }

@@ -3,13 +3,12 @@
 //! for Key Vault. Refusals are explained with the AADSTS code and what was
 //! presented, since Entra matches issuer, subject and audience exactly.
 
-use super::{BearerToken, CacheKey, CredentialCache};
+use super::{BearerToken, CacheKey, CacheSlot, CredentialCache};
 use crate::http::{self, HttpError};
 use crate::identity::{IdentityToken, TokenSource};
 use crate::report::{Failure, FailureClass};
 use serde::Deserialize;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 /// The default authority, and the conventional environment overrides (Entra Workload ID).
@@ -75,9 +74,7 @@ pub struct EntraExchange {
     identity_name: String,
     identity: Arc<dyn TokenSource>,
     app: Application,
-    cache: Arc<CredentialCache<BearerToken>>,
-    key: CacheKey,
-    exchanges: AtomicU64,
+    slot: CacheSlot<BearerToken>,
 }
 
 impl EntraExchange {
@@ -97,28 +94,23 @@ impl EntraExchange {
             identity_name: identity_name.to_string(),
             identity,
             app,
-            cache,
-            key,
-            exchanges: AtomicU64::new(0),
+            slot: CacheSlot::new(cache, key),
         }
     }
 
     pub async fn token(&self) -> Result<BearerToken, Failure> {
-        self.cache.get(&self.key, || self.exchange()).await
+        self.slot.get(|| self.exchange()).await
     }
 
     pub async fn invalidate(&self, refused: &BearerToken) {
-        self.cache
-            .invalidate(&self.key, |t| t.same_as(refused))
-            .await;
+        self.slot.invalidate(|t| t.same_as(refused)).await;
     }
 
     pub fn exchanges(&self) -> u64 {
-        self.exchanges.load(Ordering::Relaxed)
+        self.slot.exchanges()
     }
 
     async fn exchange(&self) -> Result<BearerToken, Failure> {
-        self.exchanges.fetch_add(1, Ordering::Relaxed);
         let assertion = self.identity.token(&self.app.audience).await?;
         let url = format!(
             "{}/{}/oauth2/v2.0/token",

@@ -3,14 +3,13 @@
 //! IAM Credentials `generateAccessToken` then impersonates it. Refusals are
 //! explained in the user's terms (audience, attribute condition, missing role).
 
-use super::{BearerToken, CacheKey, CredentialCache};
+use super::{BearerToken, CacheKey, CacheSlot, CredentialCache};
 use crate::google::{CLOUD_PLATFORM, GoogleError, IAM_CREDENTIALS, STS};
 use crate::http::{self, HttpError};
 use crate::identity::{IdentityToken, MetadataServer, TokenSource};
 use crate::report::{Failure, FailureClass};
 use serde::Deserialize;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 /// What the exchange presents and where: one workload identity provider, and
@@ -29,9 +28,7 @@ pub struct GoogleExchange {
     identity_name: String,
     identity: Arc<dyn TokenSource>,
     federation: Federation,
-    cache: Arc<CredentialCache<BearerToken>>,
-    key: CacheKey,
-    exchanges: AtomicU64,
+    slot: CacheSlot<BearerToken>,
 }
 
 #[derive(Deserialize)]
@@ -76,31 +73,26 @@ impl GoogleExchange {
             identity_name: identity_name.to_string(),
             identity,
             federation,
-            cache,
-            key,
-            exchanges: AtomicU64::new(0),
+            slot: CacheSlot::new(cache, key),
         }
     }
 
     /// An access token from the cache, or a new exchange.
     pub async fn token(&self) -> Result<BearerToken, Failure> {
-        self.cache.get(&self.key, || self.exchange()).await
+        self.slot.get(|| self.exchange()).await
     }
 
     /// Drops `refused` from the cache, unless a concurrent call replaced it already.
     pub async fn invalidate(&self, refused: &BearerToken) {
-        self.cache
-            .invalidate(&self.key, |t| t.same_as(refused))
-            .await;
+        self.slot.invalidate(|t| t.same_as(refused)).await;
     }
 
     /// Exchanges this destination started in this process.
     pub fn exchanges(&self) -> u64 {
-        self.exchanges.load(Ordering::Relaxed)
+        self.slot.exchanges()
     }
 
     async fn exchange(&self) -> Result<BearerToken, Failure> {
-        self.exchanges.fetch_add(1, Ordering::Relaxed);
         let subject = self.identity.token(&self.federation.audience).await?;
         let federated = self.sts(&subject).await?;
         let Some(account) = &self.federation.service_account else {
@@ -260,19 +252,28 @@ pub enum GoogleCredentials {
     /// The host's own service account, through the metadata server.
     Metadata {
         server: MetadataServer,
-        cache: Arc<CredentialCache<BearerToken>>,
-        key: CacheKey,
+        slot: CacheSlot<BearerToken>,
     },
 }
 
 #[async_trait::async_trait]
 impl crate::http::Bearer for GoogleCredentials {
     async fn token(&self) -> Result<BearerToken, Failure> {
-        GoogleCredentials::token(self).await
+        match self {
+            GoogleCredentials::Federated(exchange) => exchange.token().await,
+            GoogleCredentials::Metadata { server, slot } => {
+                slot.get(|| server.access_token()).await
+            }
+        }
     }
 
     async fn invalidate(&self, refused: &BearerToken) {
-        GoogleCredentials::invalidate(self, refused).await
+        match self {
+            GoogleCredentials::Federated(exchange) => exchange.invalidate(refused).await,
+            GoogleCredentials::Metadata { slot, .. } => {
+                slot.invalidate(|t| t.same_as(refused)).await
+            }
+        }
     }
 }
 
@@ -282,29 +283,15 @@ impl GoogleCredentials {
             identity: "gcp-metadata".into(),
             principal: "default".into(),
             audience: String::new(),
-            scope: format!("{server:?}"),
+            scope: server.url().to_string(),
         };
-        GoogleCredentials::Metadata { server, cache, key }
-    }
-
-    pub async fn token(&self) -> Result<BearerToken, Failure> {
-        match self {
-            GoogleCredentials::Federated(exchange) => exchange.token().await,
-            GoogleCredentials::Metadata { server, cache, key } => {
-                cache.get(key, || server.access_token()).await
-            }
+        GoogleCredentials::Metadata {
+            server,
+            slot: CacheSlot::new(cache, key),
         }
     }
 
-    pub async fn invalidate(&self, refused: &BearerToken) {
-        match self {
-            GoogleCredentials::Federated(exchange) => exchange.invalidate(refused).await,
-            GoogleCredentials::Metadata { cache, key, .. } => {
-                cache.invalidate(key, |t| t.same_as(refused)).await
-            }
-        }
-    }
-
+    /// Exchanges started for this store (metadata tokens are not exchanges).
     pub fn exchanges(&self) -> u64 {
         match self {
             GoogleCredentials::Federated(exchange) => exchange.exchanges(),

@@ -8,10 +8,54 @@ pub mod google;
 
 pub use cache::{CacheKey, CredentialCache, Expiring};
 
+use crate::report::Failure;
 use secrecy::{ExposeSecret, SecretBox};
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
+
+/// One exchange's entry in a process-wide cache, and how many exchanges it started.
+pub struct CacheSlot<C> {
+    cache: Arc<CredentialCache<C>>,
+    key: CacheKey,
+    exchanges: AtomicU64,
+}
+
+impl<C: Clone + Expiring> CacheSlot<C> {
+    pub fn new(cache: Arc<CredentialCache<C>>, key: CacheKey) -> Self {
+        CacheSlot {
+            cache,
+            key,
+            exchanges: AtomicU64::new(0),
+        }
+    }
+
+    /// The cached credentials, or `exchange`'s (run once for concurrent callers).
+    pub async fn get<F, Fut>(&self, exchange: F) -> Result<C, Failure>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<C, Failure>>,
+    {
+        self.cache
+            .get(&self.key, || {
+                self.exchanges.fetch_add(1, Ordering::Relaxed);
+                exchange()
+            })
+            .await
+    }
+
+    /// Forgets the cached credentials if `is_stale` says they are the refused ones.
+    pub async fn invalidate(&self, is_stale: impl FnOnce(&C) -> bool) {
+        self.cache.invalidate(&self.key, is_stale).await;
+    }
+
+    /// Exchanges started through this slot in this process.
+    pub fn exchanges(&self) -> u64 {
+        self.exchanges.load(Ordering::Relaxed)
+    }
+}
 
 /// The caches of every kind of credentials, shared by all destinations of a process.
 #[derive(Default, Clone)]

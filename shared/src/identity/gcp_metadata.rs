@@ -61,6 +61,11 @@ impl MetadataServer {
         })
     }
 
+    /// The service account's base URL on this metadata server.
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
     /// The host service account's access token.
     pub async fn access_token(&self) -> Result<BearerToken, Failure> {
         let response = self.get("token", &[]).await?;
