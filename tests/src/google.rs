@@ -1,5 +1,7 @@
-//! Strict local emulators of the Google Cloud APIs fedsync speaks, written from the wire
-//! facts in `reference/cloud-apis.md` section D (not from fedsync's code), each on its own
+//! Strict local emulators of the Google Cloud APIs fedsync speaks, written from Google's
+//! published API definitions (the STS discovery document, the Secret Manager, IAM
+//! Credentials and Pub/Sub protos, `google.rpc.Status`) and documentation, not from
+//! fedsync's code, each on its own
 //! `127.0.0.1` port like the real hosts:
 //!
 //! - [`GoogleIssuer`], Google's ID-token issuer (discovery, JWKS, push and identity tokens);

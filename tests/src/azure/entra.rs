@@ -2,8 +2,8 @@
 //! endpoint (`POST /{tenant}/oauth2/v2.0/token`, `grant_type=client_credentials` with a
 //! `client_assertion` JWT), the tenant's OpenID discovery documents and its JWKS.
 //!
-//! Written from `reference/cloud-apis.md` E.1 and the Entra errors observed in public
-//! issues (quoted there and in `peers.md`). The assertion is checked the way Entra checks
+//! Written from Microsoft's documentation of the client credentials flow with a
+//! federated credential, and from Entra errors observed in public issue reports. The assertion is checked the way Entra checks
 //! it against an application's federated identity credentials: the JWT `iss` must equal a
 //! credential's `issuer` exactly; the signature is verified with the issuer's JWKS, found
 //! through its discovery document (RS256 or ES256, `kid` required); `exp`, `nbf` and `iat`

@@ -4,8 +4,7 @@
 //! Entra bearer token Event Grid presents when the subscription uses Microsoft Entra
 //! authentication.
 //!
-//! `reference/cloud-apis.md` and `peers.md` say nothing about Event Grid, so these shapes
-//! are written from Microsoft's documentation ("Azure Key Vault as Event Grid source",
+//! These shapes are written from Microsoft's documentation ("Azure Key Vault as Event Grid source",
 //! "Event Grid event schema", "Endpoint validation with Event Grid events" and "with
 //! CloudEvents schema", "Deliver events to Microsoft Entra protected endpoints") and from
 //! the Event Grid system-event models of the Azure SDKs:

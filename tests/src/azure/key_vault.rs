@@ -1,6 +1,6 @@
 //! An emulator of one Azure Key Vault's secrets data plane (api-version 7.5; also 7.4,
-//! 7.6 and 2025-07-01, all published as stable), written from `reference/cloud-apis.md`
-//! E.2: set, get (latest or one version), list versions, update attributes, soft delete,
+//! 7.6 and 2025-07-01, all published as stable), written from the Key Vault
+//! data-plane REST specification (`secrets.json`) and its examples: set, get (latest or one version), list versions, update attributes, soft delete,
 //! read a deleted secret, recover it (asynchronously) and purge it.
 //!
 //! Every request must carry `?api-version=` and `Authorization: Bearer <token>`, where the

@@ -1,5 +1,5 @@
-//! Strict local emulators of the Azure APIs fedsync speaks, written from the wire facts in
-//! `reference/cloud-apis.md` section E (not from fedsync's code):
+//! Strict local emulators of the Azure APIs fedsync speaks, written from Microsoft's
+//! published API specifications and documentation (not from fedsync's code):
 //!
 //! - [`entra`] emulates Microsoft Entra ID's token endpoint for workload identity
 //!   federation (`client_credentials` with a `client_assertion`), its OpenID discovery
