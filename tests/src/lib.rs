@@ -13,6 +13,7 @@ pub mod lambda_api;
 pub mod moto;
 pub mod process;
 pub mod receiver;
+pub mod static_files;
 pub mod sts_front;
 pub mod xml;
 

@@ -1,10 +1,10 @@
-//! The `fedsync` command: runs an event through the same code path the
-//! functions use and prints the report.
+//! The `fedsync` command: run an event through the same code path the
+//! functions use, and publish the issuer documents of fedsync's signing keys.
+
+mod issuer;
+mod run;
 
 use clap::{Parser, Subcommand};
-use fedsync::report::Status;
-use fedsync::triggers::{self, Handled};
-use fedsync::{Config, Engine};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -34,123 +34,40 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Prints (or writes) the OpenID discovery document and JWKS of every
+    /// signing-key identity, to host at its issuer URL.
+    Issuer {
+        /// The configuration file (default: as for `run`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Write `<issuer host and path>/.well-known/{openid-configuration,jwks.json}` under this folder.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     fedsync::logging::init_text();
-    let Command::Run {
-        config,
-        event,
-        json,
-    } = Cli::parse().command;
-    match run(config.as_deref(), &event, json).await {
-        Ok(code) => code,
-        Err(message) => {
-            eprintln!("fedsync: {message}");
-            ExitCode::from(2)
-        }
-    }
-}
-
-async fn run(
-    config: Option<&std::path::Path>,
-    event: &std::path::Path,
-    json: bool,
-) -> Result<ExitCode, String> {
-    let config = match config {
-        Some(path) => Config::load(path),
-        None => Config::from_environment(),
-    }
-    .map_err(|e| e.to_string())?;
-    let text = std::fs::read_to_string(event)
-        .map_err(|e| format!("cannot read {}: {e}", event.display()))?;
-    let event: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", event.display()))?;
-    let engine = Engine::new(config).await.map_err(|e| e.to_string())?;
-    let handled = triggers::handle_any(&engine, &event).await;
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&handled.to_json()).unwrap_or_default()
-        );
-    } else {
-        print_table(&handled);
-    }
-    let failed = match &handled {
-        Handled::Rejected(_) => true,
-        Handled::Synced(r) => r.has_failures(),
-        Handled::Ignored => false,
+    let result = match Cli::parse().command {
+        Command::Run {
+            config,
+            event,
+            json,
+        } => run::run(config.as_deref(), &event, json).await,
+        Command::Issuer { config, out } => issuer::issuer(config.as_deref(), out.as_deref()),
     };
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
+    result.unwrap_or_else(|message| {
+        eprintln!("fedsync: {message}");
+        ExitCode::from(2)
     })
 }
 
-fn print_table(handled: &Handled) {
-    let report = match handled {
-        Handled::Ignored => return println!("ignored: the event is not a change fedsync acts on"),
-        Handled::Rejected(f) => return println!("rejected: {f}"),
-        Handled::Synced(r) => r,
-    };
-    let version = report.source_version.as_deref().unwrap_or("-");
-    println!(
-        "{:?} {}:{} (source version {version})",
-        report.kind, report.source, report.secret
-    );
-    if let Some(note) = &report.note {
-        println!("  {note}");
+/// The configuration from `path`, or as the functions find it.
+fn load_config(path: Option<&std::path::Path>) -> Result<fedsync::Config, String> {
+    match path {
+        Some(path) => fedsync::Config::load(path),
+        None => fedsync::Config::from_environment(),
     }
-    if let Some(e) = &report.error {
-        println!("  error: {e}");
-    }
-    if report.outcomes.is_empty() {
-        return;
-    }
-    let rows: Vec<[String; 5]> = report
-        .outcomes
-        .iter()
-        .map(|o| {
-            let status = match &o.status {
-                Status::Synced => "synced".to_string(),
-                Status::Unchanged => "unchanged".to_string(),
-                Status::Deleted => "deleted".to_string(),
-                Status::Skipped { reason } => format!("skipped: {reason}"),
-                Status::Failed { class, message, .. } => format!("failed ({class}): {message}"),
-            };
-            [
-                o.destination.clone(),
-                o.name.clone(),
-                o.exchanges.to_string(),
-                format!("{} ms", o.elapsed_ms),
-                status,
-            ]
-        })
-        .collect();
-    let header = ["DESTINATION", "NAME", "EXCHANGES", "TIME", "STATUS"].map(String::from);
-    let widths: Vec<usize> = (0..4)
-        .map(|i| {
-            rows.iter()
-                .chain([&header])
-                .map(|r| r[i].len())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    for row in [&header].into_iter().chain(&rows) {
-        println!(
-            "{:w0$}  {:w1$}  {:>w2$}  {:>w3$}  {}",
-            row[0],
-            row[1],
-            row[2],
-            row[3],
-            row[4],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2],
-            w3 = widths[3]
-        );
-    }
+    .map_err(|e| e.to_string())
 }

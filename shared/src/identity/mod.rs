@@ -3,6 +3,7 @@
 
 mod file;
 mod gcp_metadata;
+pub mod issuer;
 mod signing_key;
 
 pub use file::FileToken;
