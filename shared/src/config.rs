@@ -94,6 +94,8 @@ pub enum IdentityConfig {
     File { path: String },
     /// fedsync signs its own short-lived tokens with a private key.
     SigningKey(SigningKeyConfig),
+    /// The GitHub Actions runner's OIDC token (`ACTIONS_ID_TOKEN_REQUEST_URL`).
+    GithubActions {},
     /// The Google metadata server's identity token (Cloud Run, GCE, GKE).
     GcpMetadata {
         /// `host[:port]` of the metadata server (default: `GCE_METADATA_HOST`, else
@@ -455,6 +457,7 @@ impl Config {
         for (name, identity) in &self.identities {
             let key = format!("identities.{name}");
             match identity {
+                IdentityConfig::GithubActions {} => {}
                 IdentityConfig::File { path } => {
                     // A path, or env:NAME naming the variable that holds the path.
                     let problem = match path.split_once(':') {

@@ -6,6 +6,7 @@
 
 pub mod azure;
 pub mod clouds;
+pub mod github;
 pub mod google;
 pub mod google_world;
 pub mod issuer;

@@ -126,3 +126,56 @@ async fn a_bad_configuration_is_reported_with_its_key_and_nothing_runs() {
     );
     assert!(clouds.sts.exchanges().is_empty());
 }
+
+#[tokio::test]
+async fn a_github_actions_job_syncs_with_the_runner_token() {
+    let clouds = Clouds::start().await;
+    let job_subject = "repo:acme/app:ref:refs/heads/main";
+    let runner = fedsync_tests::github::ActionsTokenUrl::start(&clouds.issuer, job_subject).await;
+    clouds.sts.trust_role(
+        &clouds.writer_role,
+        fedsync_tests::sts_front::RoleTrust {
+            issuer: clouds.issuer.url().into(),
+            audience: "sts.amazonaws.com".into(),
+            subject: job_subject.into(),
+        },
+    );
+    // The destination's identity becomes the runner's; its signing-key settings
+    // move to an identity nothing uses.
+    let config = clouds.config("", SUBJECT).replace(
+        "kind = \"signing-key\"",
+        "kind = \"github-actions\"\n[identities.unused]\nkind = \"signing-key\"",
+    );
+    let config = write_config(&config);
+    let event = events_dir().join("eventbridge-put-secret-value.json");
+    let out = tokio::process::Command::new(workspace_binary("fedsync"))
+        .args([
+            "run",
+            "--config",
+            config.path().to_str().unwrap(),
+            "--event",
+            event.to_str().unwrap(),
+            "--json",
+        ])
+        .env_clear()
+        .envs(credentials_env(&clouds.reader))
+        .env("AWS_REGION", "us-east-1")
+        .env("FEDSYNC_SIGNING_KEY", clouds.issuer.ec().private_key_pem())
+        .env("ACTIONS_ID_TOKEN_REQUEST_URL", runner.url())
+        .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", runner.request_token())
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        report["report"]["outcomes"][0]["status"], "synced",
+        "{report:#}"
+    );
+    assert_eq!(clouds.sts.successes(&clouds.writer_role), 1);
+}

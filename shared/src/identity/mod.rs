@@ -3,11 +3,13 @@
 
 mod file;
 mod gcp_metadata;
+mod github_actions;
 pub mod issuer;
 mod signing_key;
 
 pub use file::FileToken;
 pub use gcp_metadata::MetadataServer;
+pub use github_actions::GithubActions;
 pub use signing_key::SigningKey;
 
 use crate::config::IdentityConfig;
@@ -103,6 +105,7 @@ pub fn build(name: &str, config: &IdentityConfig) -> Result<Arc<dyn TokenSource>
     let built: Arc<dyn TokenSource> = match config {
         IdentityConfig::File { path } => Arc::new(FileToken::new(path)),
         IdentityConfig::SigningKey(sk) => Arc::new(SigningKey::from_config(sk)?),
+        IdentityConfig::GithubActions {} => Arc::new(GithubActions),
         IdentityConfig::GcpMetadata { metadata_host } => {
             Arc::new(MetadataServer::new(metadata_host.as_deref()))
         }
