@@ -40,6 +40,31 @@ pub struct Config {
 pub struct TriggersConfig {
     pub pubsub: Option<PubSubConfig>,
     pub event_grid: Option<EventGridConfig>,
+    pub notify: Option<NotifyConfig>,
+}
+
+/// How the webhook authenticates fedsync's own change notices (`POST /v1/notify`):
+/// an HMAC-SHA256 signature with a shared secret, and/or bearer JWTs from
+/// trusted issuers.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// `env:NAME` or `file:PATH`: the key of `X-Fedsync-Signature`.
+    pub hmac_secret: Option<String>,
+    #[serde(default)]
+    pub issuers: Vec<TrustedIssuer>,
+}
+
+/// An issuer whose tokens may send notices.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedIssuer {
+    /// Its keys are found through `{issuer}/.well-known/openid-configuration`.
+    pub issuer: String,
+    /// The exact `aud` required.
+    pub audience: String,
+    /// The `sub` values allowed (exact).
+    pub subjects: Vec<String>,
 }
 
 /// How the webhook authenticates Event Grid deliveries: an Entra bearer token
@@ -579,6 +604,39 @@ impl Config {
                     "triggers.pubsub.service_account".into(),
                     format!("{:?} is not a service account email", p.service_account),
                 );
+            }
+        }
+
+        if let Some(n) = &self.triggers.notify {
+            if n.hmac_secret.is_none() && n.issuers.is_empty() {
+                report(
+                    "triggers.notify".into(),
+                    "set hmac_secret, or at least one of issuers".into(),
+                );
+            }
+            if let Some(secret) = &n.hmac_secret
+                && !matches!(
+                    Reference::parse(secret),
+                    Ok(Reference::Env(_) | Reference::File(_))
+                )
+            {
+                report(
+                    "triggers.notify.hmac_secret".into(),
+                    "must be \"env:NAME\" or \"file:PATH\"".into(),
+                );
+            }
+            for (i, t) in n.issuers.iter().enumerate() {
+                check_url(
+                    &t.issuer,
+                    &format!("triggers.notify.issuers[{i}].issuer"),
+                    &mut report,
+                );
+                if t.subjects.is_empty() || t.audience.is_empty() {
+                    report(
+                        format!("triggers.notify.issuers[{i}]"),
+                        "needs an audience and at least one allowed subject".into(),
+                    );
+                }
             }
         }
 

@@ -4,6 +4,7 @@
 
 pub mod event_grid;
 pub mod eventbridge;
+pub mod notify;
 pub mod pubsub;
 
 use crate::report::{Failure, FailureClass};

@@ -1,0 +1,352 @@
+//! fedsync's own change notice (`POST /v1/notify`, `{"source", "secret",
+//! "version"?, "kind"?}`), for any system that can POST one. Authenticated by
+//! an HMAC-SHA256 signature over `{timestamp}.{body}` (`X-Fedsync-Timestamp`,
+//! `X-Fedsync-Signature: sha256=<hex>`; a 5-minute window, and the same request
+//! twice is a no-op), or by a bearer JWT from a trusted issuer (found through its
+//! discovery document) with an exact audience and an allowed subject.
+
+use super::malformed;
+use crate::config::{Config, NotifyConfig, TrustedIssuer};
+use crate::event::{ChangeKind, SecretChange};
+use crate::http;
+use crate::jwks::{JwksVerifier, Refused};
+use crate::reference::Reference;
+use crate::report::{Failure, FailureClass};
+use hmac::{Hmac, Mac};
+use jsonwebtoken::Algorithm;
+use serde::Deserialize;
+use sha2::Sha256;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::OnceCell;
+
+/// How far a signed request's timestamp may be from now.
+pub const REPLAY_WINDOW: Duration = Duration::from_secs(300);
+pub const TIMESTAMP_HEADER: &str = "x-fedsync-timestamp";
+pub const SIGNATURE_HEADER: &str = "x-fedsync-signature";
+
+/// A request the notice route accepted.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Accepted {
+    New,
+    /// A signed request already seen within the window: do nothing again.
+    Replay,
+}
+
+struct Issuer {
+    trust: TrustedIssuer,
+    verifier: OnceCell<JwksVerifier>,
+}
+
+/// Authenticates notices.
+pub struct NotifyAuth {
+    hmac_key: Option<Vec<u8>>,
+    issuers: Vec<Issuer>,
+    /// Signatures seen within the window, and when they stop mattering.
+    seen: Mutex<HashMap<Vec<u8>, Instant>>,
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    sub: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Discovery {
+    jwks_uri: String,
+}
+
+impl NotifyAuth {
+    pub fn new(config: &NotifyConfig) -> Result<Self, Failure> {
+        let hmac_key = match &config.hmac_secret {
+            None => None,
+            Some(secret) => {
+                let key = Reference::parse(secret)
+                    .and_then(|r| r.read())
+                    .map_err(|e| {
+                        Failure::new(
+                            FailureClass::BadInput,
+                            format!("triggers.notify.hmac_secret: {e}"),
+                        )
+                    })?;
+                let key = key.trim().as_bytes().to_vec();
+                if key.len() < 32 {
+                    return Err(Failure::new(
+                        FailureClass::BadInput,
+                        "triggers.notify.hmac_secret: the secret must be at least 32 bytes",
+                    ));
+                }
+                Some(key)
+            }
+        };
+        let issuers = config
+            .issuers
+            .iter()
+            .map(|t| Issuer {
+                trust: t.clone(),
+                verifier: OnceCell::new(),
+            })
+            .collect();
+        Ok(NotifyAuth {
+            hmac_key,
+            issuers,
+            seen: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Checks a notice: its signature headers, or its bearer token.
+    pub async fn verify(
+        &self,
+        authorization: Option<&str>,
+        timestamp: Option<&str>,
+        signature: Option<&str>,
+        body: &[u8],
+    ) -> Result<Accepted, Refused> {
+        if let (Some(key), Some(signature)) = (&self.hmac_key, signature) {
+            return self.verify_signature(key, timestamp, signature, body);
+        }
+        if authorization.is_some() && !self.issuers.is_empty() {
+            return self
+                .verify_token(authorization)
+                .await
+                .map(|()| Accepted::New);
+        }
+        Err(Refused(
+            "neither a signature nor a bearer token this receiver accepts".into(),
+        ))
+    }
+
+    fn verify_signature(
+        &self,
+        key: &[u8],
+        timestamp: Option<&str>,
+        signature: &str,
+        body: &[u8],
+    ) -> Result<Accepted, Refused> {
+        let timestamp =
+            timestamp.ok_or_else(|| Refused(format!("no {TIMESTAMP_HEADER} header")))?;
+        let at: u64 = timestamp
+            .parse()
+            .map_err(|_| Refused("the timestamp is not Unix seconds".into()))?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        if now.abs_diff(at) > REPLAY_WINDOW.as_secs() {
+            return Err(Refused(
+                "the timestamp is outside the 5-minute window".into(),
+            ));
+        }
+        let given = signature
+            .strip_prefix("sha256=")
+            .and_then(|h| hex_decode(h))
+            .ok_or_else(|| Refused("the signature is not sha256=<hex>".into()))?;
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(key).map_err(|_| Refused("unusable key".into()))?;
+        mac.update(timestamp.as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        // Constant-time comparison.
+        mac.verify_slice(&given)
+            .map_err(|_| Refused("the signature does not match".into()))?;
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        seen.retain(|_, until| *until > now);
+        if seen.insert(given, now + 2 * REPLAY_WINDOW).is_some() {
+            return Ok(Accepted::Replay);
+        }
+        Ok(Accepted::New)
+    }
+
+    async fn verify_token(&self, authorization: Option<&str>) -> Result<(), Refused> {
+        let token = crate::jwks::bearer(authorization)?;
+        let unverified =
+            jsonwebtoken::dangerous::insecure_decode_claims::<serde_json::Value>(token)
+                .map_err(|_| Refused("not a JWT".into()))?;
+        let iss = unverified
+            .get("iss")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
+        // Only a configured issuer is ever contacted.
+        let issuer = self
+            .issuers
+            .iter()
+            .find(|i| i.trust.issuer == iss)
+            .ok_or_else(|| Refused(format!("issuer {iss:?} is not trusted")))?;
+        let verifier = issuer
+            .verifier
+            .get_or_try_init(|| async {
+                let url = format!(
+                    "{}/.well-known/openid-configuration",
+                    iss.trim_end_matches('/')
+                );
+                let response = http::client()
+                    .get(url)
+                    .send()
+                    .await
+                    .map_err(http::HttpError::from);
+                let discovery: Discovery = match response {
+                    Ok(r) => http::json(http::check(r).await?).await?,
+                    Err(e) => return Err(e),
+                };
+                Ok(JwksVerifier::new(
+                    &discovery.jwks_uri,
+                    &[Algorithm::RS256, Algorithm::ES256],
+                ))
+            })
+            .await
+            .map_err(|e: http::HttpError| {
+                Refused(format!(
+                    "the issuer's discovery document is unreachable ({:?})",
+                    e.status
+                ))
+            })?;
+        let claims: Claims = verifier
+            .verify(
+                token,
+                std::slice::from_ref(&issuer.trust.issuer),
+                &issuer.trust.audience,
+            )
+            .await?;
+        let sub = claims.sub.unwrap_or_default();
+        if !issuer.trust.subjects.contains(&sub) {
+            return Err(Refused(format!(
+                "subject {sub:?} is not allowed to send notices"
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn hex_decode(h: &str) -> Option<Vec<u8>> {
+    if h.len() % 2 != 0 {
+        return None;
+    }
+    (0..h.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&h[i..i + 2], 16).ok())
+        .collect()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Notice {
+    source: String,
+    secret: String,
+    version: Option<String>,
+    kind: Option<String>,
+}
+
+/// Parses a notice's body; the error says what is wrong with it.
+pub fn parse(body: &[u8], config: &Config) -> Result<SecretChange, Failure> {
+    let notice: Notice = serde_json::from_slice(body).map_err(|e| {
+        malformed(format!(
+            "expected {{\"source\", \"secret\", \"version\"?, \"kind\"?}} ({})",
+            e.to_string().split(" at line").next().unwrap_or("")
+        ))
+    })?;
+    if !config.sources.contains_key(&notice.source) {
+        return Err(malformed(format!("unknown source {:?}", notice.source)));
+    }
+    if notice.secret.is_empty() {
+        return Err(malformed("\"secret\" is empty"));
+    }
+    let kind = match notice.kind.as_deref() {
+        None | Some("upsert") => ChangeKind::Upsert,
+        Some("delete") => ChangeKind::Delete,
+        Some(other) => {
+            return Err(malformed(format!(
+                "kind {other:?} is neither \"upsert\" nor \"delete\""
+            )));
+        }
+    };
+    Ok(SecretChange {
+        source: notice.source,
+        secret: notice.secret,
+        version: notice.version,
+        kind,
+        observed_at: SystemTime::now(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth() -> NotifyAuth {
+        NotifyAuth {
+            hmac_key: Some(vec![7u8; 32]),
+            issuers: vec![],
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn sign(key: &[u8], timestamp: &str, body: &[u8]) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
+        mac.update(format!("{timestamp}.").as_bytes());
+        mac.update(body);
+        format!(
+            "sha256={}",
+            crate::secret::hex(&mac.finalize().into_bytes())
+        )
+    }
+
+    fn now() -> String {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            .to_string()
+    }
+
+    #[tokio::test]
+    async fn a_signed_notice_is_accepted_once_then_seen_as_a_replay() {
+        let (a, ts, body) = (auth(), now(), br#"{"source":"main","secret":"s"}"#);
+        let sig = sign(&[7u8; 32], &ts, body);
+        assert_eq!(
+            a.verify(None, Some(&ts), Some(&sig), body).await,
+            Ok(Accepted::New)
+        );
+        assert_eq!(
+            a.verify(None, Some(&ts), Some(&sig), body).await,
+            Ok(Accepted::Replay)
+        );
+    }
+
+    #[tokio::test]
+    async fn forged_stale_and_tampered_notices_are_refused() {
+        let (a, ts, body) = (auth(), now(), br#"{"source":"main","secret":"s"}"#);
+        let forged = sign(&[8u8; 32], &ts, body);
+        assert!(
+            a.verify(None, Some(&ts), Some(&forged), body)
+                .await
+                .is_err()
+        );
+        let old = (SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            - 301)
+            .to_string();
+        assert!(
+            a.verify(None, Some(&old), Some(&sign(&[7u8; 32], &old, body)), body)
+                .await
+                .unwrap_err()
+                .0
+                .contains("window")
+        );
+        let sig = sign(&[7u8; 32], &ts, body);
+        assert!(
+            a.verify(
+                None,
+                Some(&ts),
+                Some(&sig),
+                br#"{"source":"main","secret":"t"}"#
+            )
+            .await
+            .is_err()
+        );
+        assert!(a.verify(None, None, None, body).await.is_err());
+    }
+}
