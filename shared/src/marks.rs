@@ -33,7 +33,7 @@ impl Marks {
         use sha2::Digest;
         format!(
             "sha256:{}",
-            crate::secret::hex(&sha2::Sha256::digest(full.as_bytes()))
+            hex::encode(sha2::Sha256::digest(full.as_bytes()))
         )
     }
 }

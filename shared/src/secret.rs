@@ -46,7 +46,7 @@ impl SecretValue {
 
     /// A SHA-256 fingerprint (hex) that identifies the value without revealing it.
     pub fn fingerprint(&self) -> String {
-        hex(&Sha256::digest(self.expose_bytes()))
+        hex::encode(Sha256::digest(self.expose_bytes()))
     }
 }
 
@@ -67,17 +67,6 @@ impl fmt::Debug for SecretValue {
         };
         write!(f, "SecretValue({kind}, {} bytes, redacted)", self.len())
     }
-}
-
-/// Lower-case hex of some bytes.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 #[cfg(test)]

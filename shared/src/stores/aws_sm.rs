@@ -10,7 +10,7 @@ use crate::exchange::aws::{AwsExchange, CachedRoleCredentials};
 use crate::marks::{MANAGER, Marks};
 use crate::naming::NameRules;
 use crate::report::{Failure, FailureClass};
-use crate::secret::{SecretValue, hex};
+use crate::secret::SecretValue;
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::config::{BehaviorVersion, Region};
 use aws_sdk_secretsmanager::primitives::Blob;
@@ -207,7 +207,7 @@ impl AwsSmDestination {
             &self.destination,
             name,
         ];
-        let h = hex(&Sha256::digest(fields.join("\0"))[..16]);
+        let h = hex::encode(&Sha256::digest(fields.join("\0"))[..16]);
         format!(
             "{}-{}-{}-{}-{}",
             &h[..8],

@@ -140,7 +140,7 @@ impl NotifyAuth {
         }
         let given = signature
             .strip_prefix("sha256=")
-            .and_then(|h| hex_decode(h))
+            .and_then(|h| hex::decode(h).ok())
             .ok_or_else(|| Refused("the signature is not sha256=<hex>".into()))?;
         let mut mac =
             Hmac::<Sha256>::new_from_slice(key).map_err(|_| Refused("unusable key".into()))?;
@@ -219,16 +219,6 @@ impl NotifyAuth {
     }
 }
 
-fn hex_decode(h: &str) -> Option<Vec<u8>> {
-    if h.len() % 2 != 0 {
-        return None;
-    }
-    (0..h.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&h[i..i + 2], 16).ok())
-        .collect()
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Notice {
@@ -286,10 +276,7 @@ mod tests {
         let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
         mac.update(format!("{timestamp}.").as_bytes());
         mac.update(body);
-        format!(
-            "sha256={}",
-            crate::secret::hex(&mac.finalize().into_bytes())
-        )
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
     }
 
     fn now() -> String {
