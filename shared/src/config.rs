@@ -161,6 +161,44 @@ pub enum SourceConfig {
     GcpSecretManager(GcpSourceConfig),
     /// Azure Key Vault, read through an Entra federated credential.
     AzureKeyVault(AzureKeyVaultConfig),
+    /// A Vault or OpenBao KV v2 engine.
+    VaultKv(VaultKvConfig),
+}
+
+/// A Vault/OpenBao KV v2 source. fedsync logs in with JWT auth (`role` and one
+/// of its identities' tokens), or uses a token from a file it re-reads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultKvConfig {
+    /// `https://vault.example.com:8200`
+    pub address: String,
+    /// The KV v2 mount (default `secret`).
+    #[serde(default = "default_kv_mount")]
+    pub mount: String,
+    /// A namespace (Vault Enterprise, OpenBao).
+    pub namespace: Option<String>,
+    /// JWT auth: the role to log in as...
+    pub role: Option<String>,
+    /// ...with a token from this identity...
+    pub identity: Option<String>,
+    /// ...for this audience (default `vault`)...
+    #[serde(default = "default_vault_audience")]
+    pub audience: String,
+    /// ...at this auth mount (default `jwt`).
+    #[serde(default = "default_jwt_mount")]
+    pub auth_mount: String,
+    /// Or a Vault token: `file:PATH` (re-read at every use) or `env:NAME`.
+    pub token: Option<String>,
+}
+
+fn default_kv_mount() -> String {
+    "secret".into()
+}
+fn default_vault_audience() -> String {
+    "vault".into()
+}
+fn default_jwt_mount() -> String {
+    "jwt".into()
 }
 
 /// Google Secret Manager as a source: read as the host's own service account
@@ -547,6 +585,25 @@ impl Config {
                                 "source {other:?} already reads AWS Secrets Manager in {region}"
                             ),
                         );
+                    }
+                }
+                SourceConfig::VaultKv(v) => {
+                    check_url(&v.address, &format!("{key}.address"), &mut report);
+                    match (&v.role, &v.identity, &v.token) {
+                        (Some(_), Some(identity), None) => {
+                            if !self.identities.contains_key(identity) {
+                                report(format!("{key}.identity"), unknown("identity", identity, self.identities.keys()));
+                            }
+                        }
+                        (None, None, Some(token)) => {
+                            if !matches!(Reference::parse(token), Ok(Reference::Env(_) | Reference::File(_))) {
+                                report(format!("{key}.token"), "must be \"file:PATH\" or \"env:NAME\"".into());
+                            }
+                        }
+                        _ => report(
+                            key.clone(),
+                            "log in either with JWT auth (role and identity) or with a token (token), not both".into(),
+                        ),
                     }
                 }
                 SourceConfig::AzureKeyVault(kv) => {

@@ -12,6 +12,7 @@ pub mod google_world;
 pub mod issuer;
 pub mod lambda_api;
 pub mod moto;
+pub mod openbao;
 pub mod process;
 pub mod receiver;
 pub mod static_files;

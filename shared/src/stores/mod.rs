@@ -4,6 +4,7 @@
 pub mod aws_sm;
 pub mod azure_kv;
 pub mod gcp_sm;
+pub mod vault_kv;
 
 use crate::config::{DestinationConfig, SourceConfig};
 use crate::exchange::Caches;
@@ -150,6 +151,14 @@ pub async fn build_source(
                 credentials,
                 c.secretmanager_endpoint.as_deref(),
                 &c.project,
+            ))
+        }
+        SourceConfig::VaultKv(c) => {
+            let identity = c.identity.as_ref().and_then(|i| identities.get(i)).cloned();
+            Arc::new(vault_kv::VaultKvSource::new(
+                c,
+                identity,
+                caches.bearer.clone(),
             ))
         }
         SourceConfig::AzureKeyVault(c) => {

