@@ -77,9 +77,13 @@ async fn a_vault_secret_reaches_aws_through_a_jwt_login() {
     let value: Value = serde_json::from_str(written.secret_string().unwrap()).unwrap();
     assert_eq!(value, json!({"user": "app", "password": PASSWORD}));
 
-    bao.put("app/db", json!({"user": "app", "password": "rotated"}))
+    let version = bao
+        .put("app/db", json!({"user": "app", "password": "rotated"}))
         .await;
-    let (_, answer) = notify(&receiver, &json!({"source": "vault", "secret": "app/db"})).await;
+    // The notice of the new version (an identical notice within the same second
+    // would be a replay, and do nothing).
+    let notice = json!({"source": "vault", "secret": "app/db", "version": version.to_string()});
+    let (_, answer) = notify(&receiver, &notice).await;
     assert_eq!(
         (
             answer["report"]["outcomes"][0]["status"].as_str(),
