@@ -118,25 +118,33 @@ impl Source for AwsSmSource {
     }
 
     async fn current_version(&self, secret: &str) -> Result<Option<String>, Failure> {
-        match self.client.describe_secret().secret_id(secret).send().await {
-            Ok(out) if out.deleted_date.is_some() => Ok(None),
-            Ok(out) => Ok(current_version(out.version_ids_to_stages()).map(str::to_string)),
-            Err(e) => {
-                let e = AwsError::from_sdk(&e);
-                if is_absent(&e) {
-                    return Ok(None);
-                }
-                Err(e.into_failure(format_args!("describing source secret {secret:?}")))
-            }
-        }
+        Ok(self.describe(secret).await?.and_then(|out| {
+            let live = out.deleted_date.is_none();
+            current_version(out.version_ids_to_stages())
+                .filter(|_| live)
+                .map(str::to_string)
+        }))
     }
 
     async fn canonical_name(&self, secret: &str) -> Result<Option<String>, Failure> {
         if !secret.starts_with("arn:") {
             return Ok(None);
         }
+        Ok(self.describe(secret).await?.and_then(|out| out.name))
+    }
+}
+
+impl AwsSmSource {
+    /// DescribeSecret of a source secret; `None` when it does not exist.
+    async fn describe(
+        &self,
+        secret: &str,
+    ) -> Result<
+        Option<aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput>,
+        Failure,
+    > {
         match self.client.describe_secret().secret_id(secret).send().await {
-            Ok(out) => Ok(out.name),
+            Ok(out) => Ok(Some(out)),
             Err(e) => {
                 let e = AwsError::from_sdk(&e);
                 if is_absent(&e) {
@@ -315,16 +323,25 @@ impl AwsSmDestination {
         Ok(Written::Done)
     }
 
+    async fn describe(
+        &self,
+        name: &str,
+    ) -> Result<aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput, CallError>
+    {
+        self.call(|| async {
+            self.client
+                .describe_secret()
+                .secret_id(name)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(&e))
+        })
+        .await
+    }
+
     async fn make_current(&self, name: &str, token: &str) -> Result<(), Failure> {
         let described = self
-            .call(|| async {
-                self.client
-                    .describe_secret()
-                    .secret_id(name)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk(&e))
-            })
+            .describe(name)
             .await
             .map_err(|e| e.into_failure(format_args!("describing {name:?}")))?;
         let current = current_version(described.version_ids_to_stages()).map(str::to_string);
@@ -369,16 +386,7 @@ fn binary(value: &SecretValue) -> Option<Blob> {
 #[async_trait::async_trait]
 impl Destination for AwsSmDestination {
     async fn inspect(&self, name: &str) -> Result<DestinationState, Failure> {
-        let described = self
-            .call(|| async {
-                self.client
-                    .describe_secret()
-                    .secret_id(name)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk(&e))
-            })
-            .await;
+        let described = self.describe(name).await;
         let out = match described {
             Ok(out) => out,
             Err(CallError::Aws(e)) if is_absent(&e) => return Ok(DestinationState::Absent),
