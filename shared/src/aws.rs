@@ -1,5 +1,6 @@
-//! AWS SDK plumbing shared by the STS exchange and the Secrets Manager adapter:
-//! timeouts, and the classification and description of SDK errors.
+//! AWS SDK plumbing shared by the STS exchange, the Secrets Manager adapter and
+//! KMS-held signing keys: the ambient SDK configuration, timeouts, and the
+//! classification and description of SDK errors.
 
 use crate::report::{Failure, FailureClass};
 use aws_config::timeout::TimeoutConfig;
@@ -7,6 +8,24 @@ use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::http::Response;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use std::time::Duration;
+
+/// The SDK configuration of the host's ambient credentials (Lambda role, instance
+/// profile, environment) with fedsync's timeouts. Without an explicit `endpoint`,
+/// the SDK's own settings apply (`AWS_ENDPOINT_URL_<SERVICE>`, `AWS_ENDPOINT_URL`).
+pub(crate) async fn ambient_config(
+    region: Option<&str>,
+    endpoint: Option<&str>,
+) -> aws_config::SdkConfig {
+    let mut loader =
+        aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts());
+    if let Some(r) = region {
+        loader = loader.region(aws_config::Region::new(r.to_string()));
+    }
+    if let Some(e) = endpoint {
+        loader = loader.endpoint_url(e);
+    }
+    loader.load().await
+}
 
 /// Timeouts for every AWS call: fail fast, so retries stay inside the invocation.
 pub(crate) fn timeouts() -> TimeoutConfig {
@@ -37,6 +56,10 @@ const TRANSIENT: &[&str] = &[
     "RequestTimeoutException",
     "PriorRequestNotComplete",
     "IDPCommunicationError",
+    // KMS
+    "KMSInternalException",
+    "DependencyTimeoutException",
+    "KeyUnavailableException",
 ];
 
 const AUTH: &[&str] = &[
@@ -145,14 +168,20 @@ fn classify<E>(
             return FailureClass::Auth;
         }
         match code {
-            "ResourceNotFoundException" => return FailureClass::NotFound,
+            "ResourceNotFoundException" | "NotFoundException" => return FailureClass::NotFound,
+            // A KMS key that is disabled or pending deletion refuses to work for fedsync.
+            "KMSInvalidStateException" | "DisabledException" => return FailureClass::Auth,
             "ResourceExistsException" | "PreconditionNotMetException" => {
                 return FailureClass::Conflict;
             }
             "InvalidParameterException"
             | "InvalidRequestException"
             | "ValidationError"
-            | "MalformedPolicyDocumentException" => {
+            | "MalformedPolicyDocumentException"
+            | "KMSInvalidKeyUsageException"
+            | "InvalidKeyUsageException"
+            | "UnsupportedOperationException"
+            | "InvalidArnException" => {
                 return FailureClass::BadInput;
             }
             _ => {}

@@ -41,6 +41,43 @@ pub struct TriggersConfig {
     pub pubsub: Option<PubSubConfig>,
     pub event_grid: Option<EventGridConfig>,
     pub notify: Option<NotifyConfig>,
+    pub vault_audit: Option<VaultAuditConfig>,
+}
+
+/// The OpenBao/Vault audit stream listener: a `socket` audit device (TCP)
+/// streams one JSON entry per request; KV v2 writes and deletes become changes.
+/// The stream carries no credential, so the listener accepts it only on a
+/// loopback or private address, and only from the peers it names.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultAuditConfig {
+    /// `IP:PORT` on a loopback or private address.
+    pub listen: std::net::SocketAddr,
+    /// The `vault-kv` source whose server streams here.
+    pub source: String,
+    /// The addresses the server connects from (default: loopback only).
+    #[serde(default)]
+    pub allowed_peers: Vec<std::net::IpAddr>,
+}
+
+impl VaultAuditConfig {
+    /// Whether a connection from `peer` may stream entries.
+    pub fn admits(&self, peer: std::net::IpAddr) -> bool {
+        let peer = peer.to_canonical();
+        if self.allowed_peers.is_empty() {
+            peer.is_loopback()
+        } else {
+            self.allowed_peers.iter().any(|p| p.to_canonical() == peer)
+        }
+    }
+}
+
+/// Loopback, or a private (RFC 1918) or unique-local (RFC 4193) address.
+fn is_private(ip: std::net::IpAddr) -> bool {
+    match ip.to_canonical() {
+        std::net::IpAddr::V4(v4) => v4.is_loopback() || v4.is_private(),
+        std::net::IpAddr::V6(v6) => v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00,
+    }
 }
 
 /// How the webhook authenticates fedsync's own change notices (`POST /v1/notify`):
@@ -127,6 +164,11 @@ pub enum IdentityConfig {
         /// `metadata.google.internal`).
         metadata_host: Option<String>,
     },
+    /// A token minted by Vault/OpenBao (`identity/oidc/token/:role`).
+    VaultOidc(VaultOidcConfig),
+    /// AWS outbound identity federation: STS `GetWebIdentityToken`, signed with the
+    /// host's own AWS credentials, issues a token for the host's IAM principal.
+    AwsOutbound(AwsOutboundConfig),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -134,7 +176,8 @@ pub enum IdentityConfig {
 pub struct SigningKeyConfig {
     /// The issuer URL the clouds trust; its discovery document and JWKS are hosted there.
     pub issuer: String,
-    /// The PEM private key: `env:NAME` or `file:PATH`.
+    /// The private key: a PEM key in `env:NAME` or `file:PATH`, or `kms:ARN`, an
+    /// AWS KMS asymmetric key that signs without ever leaving KMS.
     pub key: String,
     /// The `sub` claim: name the deployment narrowly (e.g. `fedsync:prod`).
     pub subject: String,
@@ -145,6 +188,30 @@ pub struct SigningKeyConfig {
 
 fn default_token_ttl() -> Duration {
     Duration::from_secs(300)
+}
+
+/// An `aws-outbound` identity: the token's `iss` is the account's AWS issuer URL
+/// (returned by `aws iam enable-outbound-web-identity-federation`) and its `sub`
+/// the ARN of the host's IAM principal (for a Lambda, its execution role).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsOutboundConfig {
+    /// The STS region (default: the host's, `AWS_REGION`); the call is not served
+    /// by the global endpoint.
+    pub region: Option<String>,
+    /// `RS256` (default) or `ES384`.
+    #[serde(default = "default_outbound_algorithm")]
+    pub signing_algorithm: String,
+    /// Token lifetime (default 5 minutes; 1 minute to 1 hour).
+    #[serde(default = "default_token_ttl", deserialize_with = "duration")]
+    pub ttl: Duration,
+    /// Custom claims (request tags), at most 50.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+fn default_outbound_algorithm() -> String {
+    "RS256".into()
 }
 
 /// Where changes come from.
@@ -165,8 +232,7 @@ pub enum SourceConfig {
     VaultKv(VaultKvConfig),
 }
 
-/// A Vault/OpenBao KV v2 source. fedsync logs in with JWT auth (`role` and one
-/// of its identities' tokens), or uses a token from a file it re-reads.
+/// A Vault/OpenBao KV v2 source.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VaultKvConfig {
@@ -177,6 +243,16 @@ pub struct VaultKvConfig {
     pub mount: String,
     /// A namespace (Vault Enterprise, OpenBao).
     pub namespace: Option<String>,
+    /// How fedsync logs in (default: a token in `VAULT_TOKEN`).
+    #[serde(default)]
+    pub login: VaultLogin,
+}
+
+/// How fedsync logs in to Vault: JWT auth (`role` and one of its identities'
+/// tokens), or a Vault token from a file it re-reads or a variable.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultLogin {
     /// JWT auth: the role to log in as...
     pub role: Option<String>,
     /// ...with a token from this identity...
@@ -189,6 +265,34 @@ pub struct VaultKvConfig {
     pub auth_mount: String,
     /// Or a Vault token: `file:PATH` (re-read at every use) or `env:NAME`.
     pub token: Option<String>,
+}
+
+impl Default for VaultLogin {
+    fn default() -> Self {
+        VaultLogin {
+            role: None,
+            identity: None,
+            audience: default_vault_audience(),
+            auth_mount: default_jwt_mount(),
+            token: Some("env:VAULT_TOKEN".into()),
+        }
+    }
+}
+
+/// The `vault-oidc` identity: tokens minted by Vault/OpenBao's identity secrets
+/// engine (`identity/oidc/token/:role`), so Vault is the issuer the clouds trust.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultOidcConfig {
+    /// `https://vault.example.com:8200`
+    pub address: String,
+    /// A namespace (Vault Enterprise, OpenBao).
+    pub namespace: Option<String>,
+    /// The OIDC role; its `client_id` is the tokens' audience.
+    pub role: String,
+    /// How fedsync logs in to Vault to mint them (default: a token in `VAULT_TOKEN`).
+    #[serde(default)]
+    pub login: VaultLogin,
 }
 
 fn default_kv_mount() -> String {
@@ -521,6 +625,26 @@ impl Config {
             let key = format!("identities.{name}");
             match identity {
                 IdentityConfig::GithubActions {} => {}
+                IdentityConfig::AwsOutbound(o) => check_aws_outbound(&key, o, &mut report),
+                IdentityConfig::VaultOidc(v) => {
+                    check_url(&v.address, &format!("{key}.address"), &mut report);
+                    if v.role.is_empty() {
+                        report(format!("{key}.role"), "must name an OIDC role".into());
+                    }
+                    let login = format!("{key}.login");
+                    self.check_vault_login(&v.login, &login, &mut report);
+                    let via = v
+                        .login
+                        .identity
+                        .as_ref()
+                        .and_then(|i| self.identities.get(i));
+                    if matches!(via, Some(IdentityConfig::VaultOidc(_))) {
+                        report(
+                            format!("{login}.identity"),
+                            "must not be another vault-oidc identity: Vault needs a token from elsewhere to let fedsync in".into(),
+                        );
+                    }
+                }
                 IdentityConfig::File { path } => {
                     // A path, or env:NAME naming the variable that holds the path.
                     let problem = match path.split_once(':') {
@@ -549,10 +673,11 @@ impl Config {
                     check_url(&sk.issuer, &format!("{key}.issuer"), &mut report);
                     match Reference::parse(&sk.key) {
                         Ok(Reference::Env(_) | Reference::File(_)) => {}
-                        Ok(Reference::Kms(_)) => report(
-                            format!("{key}.key"),
-                            "KMS-held signing keys (\"kms:\") are not supported by this version; use \"env:NAME\" or \"file:PATH\" with a PEM key".into(),
-                        ),
+                        Ok(Reference::Kms(arn)) => {
+                            if let Err(e) = crate::identity::kms_key_region(&arn) {
+                                report(format!("{key}.key"), e);
+                            }
+                        }
                         Err(e) => report(format!("{key}.key"), e),
                     }
                     if sk.subject.is_empty() {
@@ -589,22 +714,7 @@ impl Config {
                 }
                 SourceConfig::VaultKv(v) => {
                     check_url(&v.address, &format!("{key}.address"), &mut report);
-                    match (&v.role, &v.identity, &v.token) {
-                        (Some(_), Some(identity), None) => {
-                            if !self.identities.contains_key(identity) {
-                                report(format!("{key}.identity"), unknown("identity", identity, self.identities.keys()));
-                            }
-                        }
-                        (None, None, Some(token)) => {
-                            if !matches!(Reference::parse(token), Ok(Reference::Env(_) | Reference::File(_))) {
-                                report(format!("{key}.token"), "must be \"file:PATH\" or \"env:NAME\"".into());
-                            }
-                        }
-                        _ => report(
-                            key.clone(),
-                            "log in either with JWT auth (role and identity) or with a token (token), not both".into(),
-                        ),
-                    }
+                    self.check_vault_login(&v.login, &format!("{key}.login"), &mut report);
                 }
                 SourceConfig::AzureKeyVault(kv) => {
                     check_azure(&key, kv, &mut report);
@@ -694,6 +804,29 @@ impl Config {
                         "needs an audience and at least one allowed subject".into(),
                     );
                 }
+            }
+        }
+
+        if let Some(a) = &self.triggers.vault_audit {
+            if !is_private(a.listen.ip()) {
+                report(
+                    "triggers.vault_audit.listen".into(),
+                    "the audit stream is not authenticated: listen on a loopback or private address only".into(),
+                );
+            }
+            for (i, peer) in a.allowed_peers.iter().enumerate() {
+                if !is_private(*peer) {
+                    report(
+                        format!("triggers.vault_audit.allowed_peers[{i}]"),
+                        "must be a loopback or private address".into(),
+                    );
+                }
+            }
+            if !matches!(self.sources.get(&a.source), Some(SourceConfig::VaultKv(_))) {
+                report(
+                    "triggers.vault_audit.source".into(),
+                    unknown("vault-kv source", &a.source, kv_sources(&self.sources)),
+                );
             }
         }
 
@@ -884,6 +1017,57 @@ fn check_aws_destination(key: &str, aws: &AwsDestinationConfig, report: &mut Rep
     }
 }
 
+/// Checks an `aws-outbound` identity against the limits of STS `GetWebIdentityToken`.
+fn check_aws_outbound(key: &str, o: &AwsOutboundConfig, report: &mut Report<'_>) {
+    if let Some(region) = &o.region {
+        let shaped = region.contains('-')
+            && region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if region == "aws-global" || !shaped {
+            report(
+                format!("{key}.region"),
+                format!(
+                    "{region:?} is not an AWS region such as \"us-east-1\" (GetWebIdentityToken is served by regional STS endpoints only)"
+                ),
+            );
+        }
+    }
+    if !OUTBOUND_ALGORITHMS.contains(&o.signing_algorithm.as_str()) {
+        report(
+            format!("{key}.signing_algorithm"),
+            format!(
+                "{:?} is not offered by AWS STS: use \"RS256\" or \"ES384\"",
+                o.signing_algorithm
+            ),
+        );
+    }
+    if !(60..=3600).contains(&o.ttl.as_secs()) || o.ttl.subsec_nanos() != 0 {
+        report(
+            format!("{key}.ttl"),
+            "tokens must live between 1 minute and 1 hour, in whole seconds".into(),
+        );
+    }
+    if o.tags.len() > MAX_OUTBOUND_TAGS {
+        report(
+            format!("{key}.tags"),
+            format!("at most {MAX_OUTBOUND_TAGS} tags"),
+        );
+    }
+    let tag_char = |c: char| c == ' ' || c.is_alphanumeric() || "_.:/=+-@".contains(c);
+    for (tag, value) in &o.tags {
+        let key_ok = (1..=128).contains(&tag.chars().count()) && tag.chars().all(tag_char);
+        let value_ok = value.chars().count() <= 256 && value.chars().all(tag_char);
+        if !key_ok || !value_ok {
+            report(
+                format!("{key}.tags.{tag}"),
+                "tag keys are 1-128 and values at most 256 letters, digits, spaces or _.:/=+-@"
+                    .into(),
+            );
+        }
+    }
+}
+
 /// Checks what Google federation needs: a provider's full name, an impersonated
 /// service account that is one, and https endpoints.
 fn check_google_access(
@@ -978,6 +1162,38 @@ fn check_gcp_source(key: &str, gcp: &GcpSourceConfig, report: &mut Report<'_>) {
     }
 }
 
+impl Config {
+    /// A Vault login is JWT auth (role and a known identity) or a token reference.
+    fn check_vault_login(&self, login: &VaultLogin, key: &str, report: &mut Report<'_>) {
+        match (&login.role, &login.identity, &login.token) {
+            (Some(_), Some(identity), None) => {
+                if !self.identities.contains_key(identity) {
+                    report(
+                        format!("{key}.identity"),
+                        unknown("identity", identity, self.identities.keys()),
+                    );
+                }
+            }
+            (None, None, Some(token)) => {
+                if !matches!(
+                    Reference::parse(token),
+                    Ok(Reference::Env(_) | Reference::File(_))
+                ) {
+                    report(
+                        format!("{key}.token"),
+                        "must be \"file:PATH\" or \"env:NAME\"".into(),
+                    );
+                }
+            }
+            _ => report(
+                key.to_string(),
+                "log in either with JWT auth (role and identity) or with a token (token), not both"
+                    .into(),
+            ),
+        }
+    }
+}
+
 fn check_azure(key: &str, kv: &AzureKeyVaultConfig, report: &mut Report<'_>) {
     check_url(&kv.vault_url, &format!("{key}.vault_url"), report);
     if let Some(host) = &kv.authority_host {
@@ -1023,6 +1239,13 @@ fn check_metadata_host(host: &str, key: &str, report: &mut Report<'_>) {
     }
 }
 
+fn kv_sources(sources: &BTreeMap<String, SourceConfig>) -> impl Iterator<Item = &String> {
+    sources
+        .iter()
+        .filter(|(_, s)| matches!(s, SourceConfig::VaultKv(_)))
+        .map(|(n, _)| n)
+}
+
 fn unknown<'a>(what: &str, name: &str, known: impl Iterator<Item = &'a String>) -> String {
     let known: Vec<_> = known.map(String::as_str).collect();
     if known.is_empty() {
@@ -1066,6 +1289,11 @@ fn is_loopback(u: &url::Url) -> bool {
         None => false,
     }
 }
+
+/// The algorithms STS `GetWebIdentityToken` signs with.
+const OUTBOUND_ALGORITHMS: &[&str] = &["RS256", "ES384"];
+/// Request tags `GetWebIdentityToken` takes.
+const MAX_OUTBOUND_TAGS: usize = 50;
 
 /// Tags a rule may add: AWS allows 50 per secret, and fedsync's marks take 3.
 const MAX_USER_TAGS: usize = 47;

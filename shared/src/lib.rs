@@ -24,6 +24,7 @@ pub mod serve;
 pub mod stores;
 pub mod sync;
 pub mod triggers;
+mod vault;
 
 pub use config::Config;
 pub use event::{ChangeKind, SecretChange};

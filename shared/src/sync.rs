@@ -61,12 +61,7 @@ impl Engine {
     /// cannot be built (a missing key), so a broken deployment fails at start-up.
     pub async fn new(config: Config) -> Result<Engine, Failure> {
         let caches = Caches::default();
-        let mut identities = HashMap::new();
-        for (name, identity) in &config.identities {
-            let built = crate::identity::build(name, identity)
-                .map_err(|f| f.context(format!("identity {name:?}")))?;
-            identities.insert(name.clone(), built);
-        }
+        let identities = crate::identity::build_all(&config.identities, &caches.bearer)?;
         let mut sources = HashMap::new();
         for (name, source) in &config.sources {
             sources.insert(

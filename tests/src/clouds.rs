@@ -26,6 +26,9 @@ pub struct Clouds {
     pub issuer: Issuer,
     pub sts: StsFront,
     pub writer_role: String,
+    /// The function's execution role, whose session `reader` is (the front knows it,
+    /// so the function may sign STS calls with it).
+    pub reader_role: String,
     pub reader: Credentials,
 }
 
@@ -36,7 +39,7 @@ impl Clouds {
             .create_role(
                 "fedsync-reader",
                 &json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-                    "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], "Resource": "*"}]}),
+                    "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret", "kms:Sign", "kms:GetPublicKey"], "Resource": "*"}]}),
             )
             .await;
         let writer_role = moto
@@ -54,6 +57,7 @@ impl Clouds {
         let reader = moto.role_credentials(&reader_role, "lambda").await;
         let issuer = Issuer::start().await;
         let sts = StsFront::start(moto.sts()).await;
+        sts.register_credentials(&reader, &reader_role);
         sts.trust_issuer(issuer.url());
         sts.trust_role(
             &writer_role,
@@ -75,6 +79,7 @@ impl Clouds {
             issuer,
             sts,
             writer_role,
+            reader_role,
             reader,
         }
     }
@@ -88,6 +93,17 @@ impl Clouds {
             .credentials_provider(self.moto.admin_credentials().clone())
             .build();
         aws_sdk_secretsmanager::Client::from_conf(config)
+    }
+
+    /// The current value of the destination secret `name`, if it exists.
+    pub async fn written(&self, name: &str) -> Option<String> {
+        let value = self
+            .destination()
+            .get_secret_value()
+            .secret_id(name)
+            .send()
+            .await;
+        value.ok().and_then(|v| v.secret_string().map(String::from))
     }
 
     /// The configuration the function runs with; `destination_extra` adds keys to the destination.

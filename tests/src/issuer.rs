@@ -1,4 +1,5 @@
-//! A test OpenID Connect issuer: signing keys generated at run time (RSA-2048 and EC P-256),
+//! A test OpenID Connect issuer: signing keys generated at run time (RSA-2048 and EC P-256,
+//! and EC P-384 where an issuer signs ES384 too),
 //! OIDC discovery and a JWKS served over HTTP on `127.0.0.1`, and token minting for tests.
 //!
 //! Each JWK's `kid` is its RFC 7638 thumbprint (SHA-256, base64url without padding), the
@@ -11,12 +12,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aws_lc_rs::digest::{SHA256, digest};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::KeySize;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair,
+    EcdsaSigningAlgorithm, KeyPair,
+};
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
@@ -29,6 +34,8 @@ pub enum KeyType {
     Rsa,
     /// EC P-256, signing ES256.
     Ec,
+    /// EC P-384, signing ES384.
+    EcP384,
 }
 
 /// A private signing key with its public JWK.
@@ -56,21 +63,8 @@ impl SigningKey {
                 let der = pair.as_der().expect("encode an RSA key as PKCS#8");
                 (der.as_ref().to_vec(), jwk)
             }
-            KeyType::Ec => {
-                let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
-                    .expect("generate a P-256 key");
-                // An uncompressed SEC1 point: 0x04 || x (32 bytes) || y (32 bytes).
-                let point = pair.public_key().as_ref();
-                assert_eq!(point.len(), 65, "uncompressed P-256 point");
-                let jwk = json!({
-                    "kty": "EC",
-                    "crv": "P-256",
-                    "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
-                    "y": URL_SAFE_NO_PAD.encode(&point[33..]),
-                });
-                let der = pair.to_pkcs8v1().expect("encode a P-256 key as PKCS#8");
-                (der.as_ref().to_vec(), jwk)
-            }
+            KeyType::Ec => ec_key(&ECDSA_P256_SHA256_FIXED_SIGNING, "P-256", 32),
+            KeyType::EcP384 => ec_key(&ECDSA_P384_SHA384_FIXED_SIGNING, "P-384", 48),
         };
         let kid = jwk_thumbprint(&public_jwk);
         let mut public_jwk = public_jwk;
@@ -90,11 +84,12 @@ impl SigningKey {
         self.key_type
     }
 
-    /// `RS256` for RSA, `ES256` for EC.
+    /// `RS256` for RSA, `ES256` for EC P-256, `ES384` for EC P-384.
     pub fn algorithm(&self) -> Algorithm {
         match self.key_type {
             KeyType::Rsa => Algorithm::RS256,
             KeyType::Ec => Algorithm::ES256,
+            KeyType::EcP384 => Algorithm::ES384,
         }
     }
 
@@ -126,38 +121,71 @@ impl SigningKey {
         let pem = self.private_key_pem.as_bytes();
         let key = match self.key_type {
             KeyType::Rsa => EncodingKey::from_rsa_pem(pem),
-            KeyType::Ec => EncodingKey::from_ec_pem(pem),
+            KeyType::Ec | KeyType::EcP384 => EncodingKey::from_ec_pem(pem),
         }
         .expect("jsonwebtoken reads the PKCS#8 PEM it was given");
         jsonwebtoken::encode(header, claims, &key).expect("sign a token")
     }
 }
 
+/// A fresh EC key of `algorithm`'s curve, as PKCS#8 DER and its public JWK.
+fn ec_key(algorithm: &'static EcdsaSigningAlgorithm, crv: &str, size: usize) -> (Vec<u8>, Value) {
+    let pair = EcdsaKeyPair::generate(algorithm).expect("generate an EC key");
+    // An uncompressed SEC1 point: 0x04 || x || y, each coordinate `size` bytes.
+    let point = pair.public_key().as_ref();
+    assert_eq!(point.len(), 1 + 2 * size, "uncompressed {crv} point");
+    let jwk = json!({
+        "kty": "EC",
+        "crv": crv,
+        "x": URL_SAFE_NO_PAD.encode(&point[1..=size]),
+        "y": URL_SAFE_NO_PAD.encode(&point[size + 1..]),
+    });
+    let der = pair.to_pkcs8v1().expect("encode an EC key as PKCS#8");
+    (der.as_ref().to_vec(), jwk)
+}
+
 #[derive(Debug)]
 struct IssuerState {
     url: String,
     jwks: Value,
+    algorithms: Vec<&'static str>,
 }
 
-/// An OpenID issuer serving discovery and a JWKS with one RSA and one EC key.
+/// An OpenID issuer serving discovery and a JWKS with one RSA and one EC key (and a
+/// P-384 key when started with [`Issuer::start_with_p384`]).
 #[derive(Debug)]
 pub struct Issuer {
     url: String,
     rsa: SigningKey,
     ec: SigningKey,
+    p384: Option<SigningKey>,
     _server: Server,
 }
 
 impl Issuer {
     /// Generates the keys and starts serving.
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// An issuer that also signs ES384 with a P-384 key, as AWS's outbound issuer does.
+    pub async fn start_with_p384() -> Self {
+        Self::start_with(Some(SigningKey::generate(KeyType::EcP384))).await
+    }
+
+    async fn start_with(p384: Option<SigningKey>) -> Self {
         let rsa = SigningKey::generate(KeyType::Rsa);
         let ec = SigningKey::generate(KeyType::Ec);
-        let jwks = json!({ "keys": [rsa.public_jwk(), ec.public_jwk()] });
+        let jwks = jwks([Some(&rsa), Some(&ec), p384.as_ref()]);
+        let mut algorithms = vec!["RS256", "ES256"];
+        if p384.is_some() {
+            algorithms.push("ES384");
+        }
         let server = Server::start(|url| {
             let state = Arc::new(IssuerState {
                 url: url.to_owned(),
                 jwks,
+                algorithms,
             });
             Router::new()
                 .route("/.well-known/openid-configuration", get(discovery))
@@ -169,6 +197,7 @@ impl Issuer {
             url: server.base_url(),
             rsa,
             ec,
+            p384,
             _server: server,
         }
     }
@@ -185,7 +214,7 @@ impl Issuer {
 
     /// The JWKS this issuer serves.
     pub fn jwks(&self) -> Value {
-        json!({ "keys": [self.rsa.public_jwk(), self.ec.public_jwk()] })
+        jwks([Some(&self.rsa), Some(&self.ec), self.p384.as_ref()])
     }
 
     /// The RSA-2048 key (RS256).
@@ -196,6 +225,11 @@ impl Issuer {
     /// The EC P-256 key (ES256).
     pub fn ec(&self) -> &SigningKey {
         &self.ec
+    }
+
+    /// The EC P-384 key (ES384), when started with [`Issuer::start_with_p384`].
+    pub fn p384(&self) -> Option<&SigningKey> {
+        self.p384.as_ref()
     }
 
     /// Claims from this issuer for `subject` and `audience`, issued now and valid for `ttl`.
@@ -224,9 +258,19 @@ async fn discovery(State(state): State<Arc<IssuerState>>) -> axum::Json<Value> {
         "jwks_uri": format!("{}/.well-known/jwks.json", state.url),
         "response_types_supported": ["id_token"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+        "id_token_signing_alg_values_supported": state.algorithms,
         "claims_supported": ["iss", "sub", "aud", "iat", "nbf", "exp", "jti"],
     }))
+}
+
+/// The JWKS of the keys given.
+fn jwks<'a>(keys: impl IntoIterator<Item = Option<&'a SigningKey>>) -> Value {
+    let keys: Vec<&Value> = keys
+        .into_iter()
+        .flatten()
+        .map(SigningKey::public_jwk)
+        .collect();
+    json!({ "keys": keys })
 }
 
 async fn serve_jwks(State(state): State<Arc<IssuerState>>) -> axum::Json<Value> {
@@ -262,7 +306,38 @@ fn algorithm_name(key_type: KeyType) -> &'static str {
     match key_type {
         KeyType::Rsa => "RS256",
         KeyType::Ec => "ES256",
+        KeyType::EcP384 => "ES384",
     }
+}
+
+/// An issuer's keys as a relying party finds them: its discovery document at
+/// `{issuer}/.well-known/openid-configuration`, which must name `issuer`, then the JWKS
+/// at its `jwks_uri`.
+///
+/// # Panics
+/// If either cannot be fetched or read, or the discovery document names another issuer.
+pub async fn discover_jwks(http: &reqwest::Client, issuer: &str) -> JwkSet {
+    let url = format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    );
+    let get = |url: String| async move {
+        http.get(&url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+    };
+    let discovery: Value = get(url).await.json().await.expect("a discovery document");
+    assert_eq!(
+        discovery["issuer"], issuer,
+        "the discovery document's issuer"
+    );
+    let jwks_uri = discovery["jwks_uri"]
+        .as_str()
+        .expect("a jwks_uri")
+        .to_owned();
+    get(jwks_uri).await.json().await.expect("a JWKS")
 }
 
 /// Seconds since the Unix epoch.

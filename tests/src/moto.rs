@@ -1,4 +1,4 @@
-//! Runs a moto server (the AWS emulator for STS, IAM and Secrets Manager) for one test,
+//! Runs a moto server (the AWS emulator for STS, IAM, Secrets Manager and KMS) for one test,
 //! sets up IAM in it (an admin user, roles with inline policies), turns IAM signature and
 //! policy checking on, and hands out SDK clients and role credentials.
 //!
@@ -196,6 +196,17 @@ impl Moto {
             .credentials_provider(credentials)
             .build();
         aws_sdk_secretsmanager::Client::from_conf(config)
+    }
+
+    /// A KMS client for `region` signed with the admin key.
+    pub fn kms(&self, region: &str) -> aws_sdk_kms::Client {
+        let config = aws_sdk_kms::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region.to_owned()))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(self.admin.clone())
+            .build();
+        aws_sdk_kms::Client::from_conf(config)
     }
 
     /// Temporary credentials for `role_arn` from moto's `AssumeRole` (one hour), signed

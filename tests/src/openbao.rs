@@ -5,6 +5,7 @@
 use crate::moto::free_port;
 use crate::process::CapturedProcess;
 use serde_json::{Value, json};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -17,19 +18,33 @@ pub struct OpenBao {
     process: CapturedProcess,
     address: String,
     http: reqwest::Client,
+    /// The server's files (its audit configuration and file audit log).
+    dir: tempfile::TempDir,
 }
 
 impl OpenBao {
     /// Starts `bao server -dev` on a free loopback port and waits until it is unsealed.
     pub async fn start() -> OpenBao {
-        let bao = bao_binary();
-        // The dev server also takes PORT+1 for its cluster listener.
-        let port = loop {
+        Self::start_on(Self::free_port(), None).await
+    }
+
+    /// A free loopback port for [`OpenBao::start_on`] (the dev server also takes PORT+1
+    /// for its cluster listener).
+    pub fn free_port() -> u16 {
+        loop {
             let p = free_port();
             if std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
                 break p;
             }
-        };
+        }
+    }
+
+    /// Starts the dev server on `port`, with a file audit device; with `audit_to`, a
+    /// `socket` audit device also streams to that TCP address (which must accept
+    /// connections already: OpenBao tests every device as it starts).
+    pub async fn start_on(port: u16, audit_to: Option<SocketAddr>) -> OpenBao {
+        let bao = bao_binary();
+        let dir = tempfile::tempdir().expect("a temporary directory");
         let mut command = Command::new(&bao);
         command.args([
             "server",
@@ -37,6 +52,20 @@ impl OpenBao {
             &format!("-dev-root-token-id={ROOT_TOKEN}"),
             &format!("-dev-listen-address=127.0.0.1:{port}"),
         ]);
+        // A file audit device always (tests count requests in it), and the socket
+        // device beside it when asked for.
+        let config = dir.path().join("audit.hcl");
+        let mut hcl = format!(
+            "audit \"file\" \"local\" {{\n  options {{\n    file_path = \"{}\"\n  }}\n}}\n",
+            dir.path().join("audit.log").display()
+        );
+        if let Some(address) = audit_to {
+            hcl.push_str(&format!(
+                "\naudit \"socket\" \"fedsync\" {{\n  options {{\n    address = \"{address}\"\n    socket_type = \"tcp\"\n  }}\n}}\n"
+            ));
+        }
+        std::fs::write(&config, hcl).expect("the audit configuration is written");
+        command.arg(format!("-config={}", config.display()));
         let process = CapturedProcess::spawn(&mut command)
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", bao.display()));
         let address = format!("http://127.0.0.1:{port}");
@@ -58,6 +87,7 @@ impl OpenBao {
             process,
             address,
             http,
+            dir,
         }
     }
 
@@ -101,7 +131,7 @@ impl OpenBao {
             Some(json!({"oidc_discovery_url": issuer, "bound_issuer": issuer})),
         )
         .await;
-        let policy = "path \"secret/data/*\" { capabilities = [\"read\"] }\npath \"secret/metadata/*\" { capabilities = [\"read\"] }";
+        let policy = "path \"secret/data/*\" { capabilities = [\"read\"] }\npath \"secret/metadata/*\" { capabilities = [\"read\"] }\npath \"identity/oidc/token/*\" { capabilities = [\"read\"] }";
         self.api(
             Method::PUT,
             "sys/policies/acl/fedsync-reader",
@@ -121,6 +151,63 @@ impl OpenBao {
             })),
         )
         .await;
+    }
+
+    /// The issuer of the tokens OpenBao mints (`identity/oidc/token/:role`).
+    pub fn oidc_issuer(&self) -> String {
+        format!("{}/v1/identity/oidc", self.address)
+    }
+
+    /// An OIDC signing key and one role per `(role, audience)`: the role's tokens
+    /// carry that audience (its `client_id`) and live ten minutes.
+    pub async fn issue_oidc(&self, roles: &[(&str, &str)]) {
+        use reqwest::Method;
+        self.api(
+            Method::POST,
+            "identity/oidc/key/fedsync",
+            Some(json!({"algorithm": "RS256", "allowed_client_ids": ["*"], "rotation_period": "24h", "verification_ttl": "24h"})),
+        )
+        .await;
+        for (role, audience) in roles {
+            self.api(
+                Method::POST,
+                &format!("identity/oidc/role/{role}"),
+                Some(json!({"key": "fedsync", "client_id": audience, "ttl": "10m"})),
+            )
+            .await;
+        }
+    }
+
+    /// Logs in at `auth/jwt` as `role` with `jwt`; the entity id of the login (the
+    /// `sub` of the OIDC tokens minted for it).
+    pub async fn login_entity(&self, role: &str, jwt: &str) -> String {
+        let response = self
+            .http
+            .post(format!("{}/v1/auth/jwt/login", self.address))
+            .json(&json!({"role": role, "jwt": jwt}))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "OpenBao JWT login: {status} {body}");
+        body["auth"]["entity_id"]
+            .as_str()
+            .expect("a JWT login has an entity")
+            .to_string()
+    }
+
+    /// How many requests with `operation` on `path` the file audit device logged.
+    pub fn audited(&self, operation: &str, path: &str) -> usize {
+        let log = std::fs::read_to_string(self.dir.path().join("audit.log")).unwrap_or_default();
+        log.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|e| {
+                e["type"] == "request"
+                    && e["request"]["operation"] == operation
+                    && e["request"]["path"] == path
+            })
+            .count()
     }
 
     /// Writes `data` as a new version of `secret/<path>`; returns the version.

@@ -6,8 +6,16 @@
 //! expiry, then the role's trust policy on `iss`, `aud` and `sub`) and only then obtains
 //! real moto credentials for the role with moto's signed `AssumeRole`. It answers in the
 //! AWS Query protocol, so the AWS SDK (which sends this call unsigned) can talk to it.
+//!
+//! It also answers the signed `GetWebIdentityToken` of outbound identity federation
+//! (see [`outbound`]).
+
+mod outbound;
+
+pub use outbound::{AWS_CLAIMS, TokenRequest};
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::ops::RangeInclusive;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -17,7 +25,7 @@ use aws_sdk_sts::primitives::{DateTime, DateTimeFormat};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderName, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use jsonwebtoken::errors::ErrorKind;
@@ -27,6 +35,7 @@ use serde_json::Value;
 use url::form_urlencoded;
 
 use crate::server::Server;
+use crate::sigv4;
 use crate::xml;
 
 const NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
@@ -160,6 +169,7 @@ struct Config {
     roles: HashMap<String, RoleTrust>,
     faults: VecDeque<StsError>,
     exchanges: Vec<Exchange>,
+    outbound: outbound::Outbound,
 }
 
 #[derive(Debug)]
@@ -273,27 +283,49 @@ struct VerifiedToken {
     audiences: Vec<String>,
 }
 
-async fn handle(State(state): State<Arc<FrontState>>, body: Bytes) -> Response {
+async fn handle(
+    State(state): State<Arc<FrontState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let params: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+    if params.get("Action").map(String::as_str) == Some(outbound::OPERATION) {
+        let request = sigv4::Request {
+            method: method.as_str(),
+            path: uri.path(),
+            query: uri.query().unwrap_or_default(),
+            headers: &headers,
+            body: &body,
+        };
+        let outcome = outbound::answer(&state, &request, &params, &request_id);
+        return respond(outcome, &request_id);
+    }
     let outcome = exchange(&state, &params, &request_id).await;
     state.config().exchanges.push(Exchange {
         role_arn: params.get("RoleArn").cloned(),
         role_session_name: params.get("RoleSessionName").cloned(),
         outcome: outcome.as_ref().map(|_| ()).map_err(|e| e.code.clone()),
     });
+    respond(outcome, &request_id)
+}
+
+/// The Query-protocol answer: the document, or the error's `<ErrorResponse>`.
+fn respond(outcome: Result<String, StsError>, request_id: &str) -> Response {
     let (status, body) = match outcome {
         Ok(body) => (StatusCode::OK, body),
         Err(error) => (
             StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            error.to_xml(&request_id),
+            error.to_xml(request_id),
         ),
     };
     (
         status,
         [
             (header::CONTENT_TYPE, "text/xml".to_owned()),
-            (REQUEST_ID_HEADER, request_id),
+            (REQUEST_ID_HEADER, request_id.to_owned()),
         ],
         body,
     )
@@ -307,7 +339,7 @@ async fn exchange(
     params: &HashMap<String, String>,
     request_id: &str,
 ) -> Result<String, StsError> {
-    check_operation(params)?;
+    check_operation(params, OPERATION)?;
     if let Some(fault) = state.config().faults.pop_front() {
         return Err(fault);
     }
@@ -351,7 +383,7 @@ where
     )
 }
 
-fn check_operation(params: &HashMap<String, String>) -> Result<(), StsError> {
+fn check_operation(params: &HashMap<String, String>, operation: &str) -> Result<(), StsError> {
     let Some(action) = params.get("Action") else {
         return Err(StsError::new(400, "MissingAction", "Missing Action"));
     };
@@ -359,7 +391,7 @@ fn check_operation(params: &HashMap<String, String>) -> Result<(), StsError> {
         let message = "The request must contain the parameter Version";
         return Err(StsError::new(400, "MissingParameter", message));
     };
-    if action != OPERATION || version != API_VERSION {
+    if action != operation || version != API_VERSION {
         let message = format!("Could not find operation {action} for version {version}");
         return Err(StsError::new(400, "InvalidAction", &message));
     }
@@ -400,13 +432,34 @@ fn parse_request(params: &HashMap<String, String>) -> Result<Request, StsError> 
              Member must satisfy regular expression pattern: [\\w+=,.@-]*"
         ));
     }
-    let duration_seconds = match params.get("DurationSeconds").map(|d| d.parse::<i32>()) {
+    let duration_seconds = duration_seconds(params, 900..=43_200, &mut violations);
+    if !violations.is_empty() {
+        return Err(StsError::validation(&violations));
+    }
+    Ok(Request {
+        role_arn,
+        role_session_name,
+        token,
+        duration_seconds,
+        policy: params.get("Policy").cloned(),
+    })
+}
+
+/// `DurationSeconds`, when given, within the action's `range` (else a violation).
+fn duration_seconds(
+    params: &HashMap<String, String>,
+    range: RangeInclusive<i32>,
+    violations: &mut Vec<String>,
+) -> Option<i32> {
+    match params.get("DurationSeconds").map(|d| d.parse::<i32>()) {
         None => None,
-        Some(Ok(seconds)) if (900..=43_200).contains(&seconds) => Some(seconds),
+        Some(Ok(seconds)) if range.contains(&seconds) => Some(seconds),
         Some(Ok(seconds)) => {
             violations.push(format!(
                 "Value '{seconds}' at 'durationSeconds' failed to satisfy constraint: Member \
-                 must have value between 900 and 43200"
+                 must have value between {} and {}",
+                range.start(),
+                range.end()
             ));
             None
         }
@@ -418,17 +471,7 @@ fn parse_request(params: &HashMap<String, String>) -> Result<Request, StsError> 
             );
             None
         }
-    };
-    if !violations.is_empty() {
-        return Err(StsError::validation(&violations));
     }
-    Ok(Request {
-        role_arn,
-        role_session_name,
-        token,
-        duration_seconds,
-        policy: params.get("Policy").cloned(),
-    })
 }
 
 /// `[\w+=,.@-]`, where `\w` is ASCII letters, digits and `_`.

@@ -49,14 +49,7 @@ async fn a_put_secret_value_event_lands_once_tagged_in_the_destination_region() 
         "{answer:#}"
     );
 
-    let written = clouds
-        .destination()
-        .get_secret_value()
-        .secret_id(SECRET)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(written.secret_string(), Some(VALUE));
+    assert_eq!(clouds.written(SECRET).await.as_deref(), Some(VALUE));
     assert_eq!(clouds.versions(SECRET).await, 1);
     let version = clouds.source_version().await;
     assert_eq!(answer["report"]["source_version"], version.as_str());

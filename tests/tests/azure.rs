@@ -3,9 +3,9 @@
 //! deliveries signed as Event Grid would, and moto and the Google emulators for
 //! the other clouds.
 
-use fedsync_tests::azure::entra::{Application, Entra, FederatedCredential};
 use fedsync_tests::azure::event_grid::{self, EventGrid, Schema};
-use fedsync_tests::azure::key_vault::{KeyVault, Operation, Role, VaultConfig};
+use fedsync_tests::azure::key_vault::Operation;
+use fedsync_tests::azure::world::{Azure, CLIENT, TENANT, WEBHOOK_APP, azure};
 use fedsync_tests::clouds::{Clouds, SECRET, SUBJECT, VALUE, event};
 use fedsync_tests::google::{Principal, SecretManagerRole};
 use fedsync_tests::google_world::{
@@ -17,50 +17,8 @@ use fedsync_tests::receiver::Receiver;
 use serde_json::Value;
 use std::time::Duration;
 
-const TENANT: &str = "6c2f1a3e-8b4d-4f5a-9e2c-1d3b5a7c9e0f";
-const CLIENT: &str = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
-const WEBHOOK_APP: &str = "5d4c3b2a-1f0e-4d9c-8b7a-6f5e4d3c2b1a";
 const KV_NAME: &str = "prod-app-db";
 const TIMEOUT: Duration = Duration::from_secs(60);
-
-struct Azure {
-    entra: Entra,
-    vault: KeyVault,
-}
-
-/// Entra with fedsync's application trusting `issuer`/`subject`, and a vault it may write.
-async fn azure(issuer: &str, subject: &str) -> Azure {
-    let entra = Entra::start().await;
-    entra.add_tenant(TENANT);
-    entra.add_application(TENANT, Application::new(CLIENT));
-    entra.add_application(TENANT, Application::new(WEBHOOK_APP));
-    entra.add_federated_credential(
-        TENANT,
-        CLIENT,
-        FederatedCredential::new("fedsync", issuer, subject),
-    );
-    let vault = KeyVault::start(&entra, VaultConfig::new("prod-kv", TENANT)).await;
-    vault.grant(CLIENT, Role::SecretsOfficer);
-    Azure { entra, vault }
-}
-
-impl Azure {
-    fn vault_config(&self, table: &str, identity: &str, extra: &str) -> String {
-        format!(
-            "\n[{table}]\nkind = \"azure-key-vault\"\nvault_url = \"{}\"\nvault_name = \"prod-kv\"\ntenant_id = \"{TENANT}\"\nclient_id = \"{CLIENT}\"\nidentity = \"{identity}\"\nauthority_host = \"{}\"\n{extra}\n",
-            self.vault.url(),
-            self.entra.authority_host()
-        )
-    }
-
-    fn tags(&self, name: &str) -> Vec<(String, String)> {
-        let latest = self
-            .vault
-            .latest(name)
-            .unwrap_or_else(|| panic!("{name} is not in the vault"));
-        latest.tags.unwrap_or_default().into_iter().collect()
-    }
-}
 
 /// The Lambda writing to Key Vault (`extra` goes into the destination's table).
 async fn lambda(

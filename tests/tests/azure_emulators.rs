@@ -18,7 +18,7 @@ use fedsync_tests::azure::event_grid::{
 use fedsync_tests::azure::key_vault::{
     DataAction, KeyVault, KvError, MAX_VALUE_BYTES, Operation, Role, SecretState, VaultConfig,
 };
-use fedsync_tests::issuer::{Issuer, KeyType, SigningKey, unix_now};
+use fedsync_tests::issuer::{Issuer, KeyType, SigningKey, discover_jwks, unix_now};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use reqwest::Method;
@@ -1398,27 +1398,7 @@ async fn verify_through_discovery(http: &reqwest::Client, token: &str) -> Value 
     let header = jsonwebtoken::decode_header(token).unwrap();
     assert_eq!(header.alg, Algorithm::RS256);
     let claims: Value = jsonwebtoken::dangerous::insecure_decode_claims(token).unwrap();
-    let iss = claims["iss"].as_str().unwrap();
-    let discovery: Value = http
-        .get(format!(
-            "{}/.well-known/openid-configuration",
-            iss.trim_end_matches('/')
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(discovery["issuer"], iss);
-    let jwks: JwkSet = http
-        .get(discovery["jwks_uri"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = discover_jwks(http, claims["iss"].as_str().unwrap()).await;
     let jwk = jwks.find(header.kid.as_deref().unwrap()).unwrap();
     let mut validation = Validation::new(Algorithm::RS256);
     validation.validate_aud = false;

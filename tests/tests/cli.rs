@@ -56,14 +56,7 @@ async fn run_syncs_an_event_file_and_prints_the_report() {
         report["report"]["outcomes"][0]["status"], "synced",
         "{report:#}"
     );
-    let written = clouds
-        .destination()
-        .get_secret_value()
-        .secret_id(SECRET)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(written.secret_string(), Some(VALUE));
+    assert_eq!(clouds.written(SECRET).await.as_deref(), Some(VALUE));
 
     // The table form, a second time: unchanged, and no new exchange is needed to know it.
     let out = fedsync(

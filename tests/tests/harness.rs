@@ -739,3 +739,476 @@ async fn lambda_api_init_error_fails_the_pending_invocation() {
 fn workspace_binary_names_the_build_command_when_missing() {
     workspace_binary("fedsync-no-such-binary");
 }
+
+/// The front's `GetWebIdentityToken` (outbound identity federation): signed calls only,
+/// the STS model's constraints, and the account's feature switch.
+mod outbound_federation {
+    use super::{HOUR, http_status};
+    use aws_credential_types::Credentials;
+    use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
+    use aws_sdk_sts::config::{BehaviorVersion, Region};
+    use aws_sdk_sts::error::SdkError;
+    use aws_sdk_sts::operation::get_web_identity_token::{
+        GetWebIdentityTokenError, GetWebIdentityTokenOutput,
+    };
+    use aws_sdk_sts::primitives::{DateTime, DateTimeFormat};
+    use aws_sdk_sts::types::Tag;
+    use axum::http::{HeaderMap, HeaderValue};
+    use fedsync_tests::issuer::{discover_jwks, unix_now};
+    use fedsync_tests::sigv4::{self, Authorization};
+    use fedsync_tests::sts_front::{AWS_CLAIMS, StsFront};
+    use fedsync_tests::xml;
+    use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+    use serde_json::{Value, json};
+    use std::time::{Duration, SystemTime};
+
+    const ROLE: &str = "arn:aws:iam::123456789012:role/fedsync-reader";
+    const REGION: &str = "eu-west-1";
+    const BODY: &str = "Action=GetWebIdentityToken&Version=2011-06-15\
+                        &Audience.member.1=api%3A%2F%2FAzureADTokenExchange&SigningAlgorithm=RS256";
+
+    /// A front whose account knows one role session; outbound federation is still off.
+    /// (No upstream is needed: `GetWebIdentityToken` never reaches moto.)
+    async fn front() -> (StsFront, Credentials) {
+        let unused = aws_sdk_sts::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url("http://127.0.0.1:9")
+            .build();
+        let front = StsFront::start(aws_sdk_sts::Client::from_conf(unused)).await;
+        let session = session_credentials("ASIAHARNESSSESSION01", SystemTime::now() + HOUR);
+        front.register_credentials(&session, ROLE);
+        (front, session)
+    }
+
+    fn session_credentials(key_id: &str, expires: SystemTime) -> Credentials {
+        let secret = format!("secret-of-{key_id}");
+        let token = format!("session-token-of-{key_id}");
+        Credentials::new(key_id, secret, Some(token), Some(expires), "harness")
+    }
+
+    fn client(front: &StsFront, credentials: Credentials) -> aws_sdk_sts::Client {
+        let config = aws_sdk_sts::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(front.endpoint())
+            .credentials_provider(credentials)
+            .build();
+        aws_sdk_sts::Client::from_conf(config)
+    }
+
+    async fn request(
+        client: &aws_sdk_sts::Client,
+        audiences: &[&str],
+        algorithm: &str,
+        duration: Option<i32>,
+        tags: &[(&str, &str)],
+    ) -> Result<GetWebIdentityTokenOutput, SdkError<GetWebIdentityTokenError>> {
+        let tags = tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(*k).value(*v).build().unwrap())
+            .collect();
+        client
+            .get_web_identity_token()
+            .set_audience(Some(audiences.iter().map(|a| (*a).to_owned()).collect()))
+            .signing_algorithm(algorithm)
+            .set_duration_seconds(duration)
+            .set_tags(Some(tags))
+            .send()
+            .await
+    }
+
+    /// The refusal's HTTP status, code and message.
+    fn refusal(
+        result: Result<GetWebIdentityTokenOutput, SdkError<GetWebIdentityTokenError>>,
+    ) -> (Option<u16>, String, String) {
+        let error = result.expect_err("the front must refuse this request");
+        let status = http_status(&error);
+        let error = error.into_service_error();
+        let code = error.code().unwrap_or_default().to_owned();
+        (status, code, error.message().unwrap_or_default().to_owned())
+    }
+
+    /// Verifies `token` the way a relying party does: the issuer's discovery document,
+    /// its JWKS, the `kid`, the signature, `iss`, `aud`, `exp`.
+    async fn verify(issuer: &str, token: &str, audience: &str) -> (Algorithm, Value) {
+        let jwks = discover_jwks(&reqwest::Client::new(), issuer).await;
+        let header = jsonwebtoken::decode_header(token).unwrap();
+        let jwk = jwks
+            .find(header.kid.as_deref().unwrap())
+            .expect("kid in JWKS");
+        let mut validation = Validation::new(header.alg);
+        validation.set_audience(&[audience]);
+        validation.set_issuer(&[issuer]);
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "sub", "aud"]);
+        let key = DecodingKey::from_jwk(jwk).unwrap();
+        let claims = jsonwebtoken::decode::<Value>(token, &key, &validation)
+            .unwrap()
+            .claims;
+        (header.alg, claims)
+    }
+
+    #[tokio::test]
+    async fn sts_front_issues_outbound_tokens_to_signed_callers_only_once_enabled() {
+        let (front, session) = front().await;
+        let sts = client(&front, session.clone());
+        let azure = ["api://AzureADTokenExchange"];
+        let (status, code, message) = refusal(request(&sts, &azure, "RS256", None, &[]).await);
+        assert_eq!(
+            (status, code.as_str()),
+            (Some(403), "OutboundWebIdentityFederationDisabledException"),
+            "{message}"
+        );
+
+        let issuer = front.enable_outbound_federation().await;
+        assert_eq!(
+            front.enable_outbound_federation().await,
+            issuer,
+            "one issuer"
+        );
+        let out = request(&sts, &azure, "RS256", None, &[]).await.unwrap();
+        let token = out.web_identity_token().unwrap();
+        let (alg, claims) = verify(&issuer, token, azure[0]).await;
+        assert_eq!(alg, Algorithm::RS256);
+        assert_eq!(claims["sub"], ROLE);
+        assert_eq!(claims["aud"], azure[0], "one audience: a string");
+        let (iat, exp) = (
+            claims["iat"].as_u64().unwrap(),
+            claims["exp"].as_u64().unwrap(),
+        );
+        assert_eq!(exp - iat, 300, "DurationSeconds defaults to 300");
+        assert!(iat.abs_diff(unix_now()) <= 2);
+        assert_eq!(out.expiration().unwrap().secs(), exp as i64);
+        assert_eq!(
+            claims[AWS_CLAIMS],
+            json!({"aws_account": "123456789012", "source_region": REGION})
+        );
+
+        let google = "https://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/p";
+        let tags = [("team", "platform"), ("cost-center", "sec/ops @1")];
+        let out = request(&sts, &[google, azure[0]], "ES384", Some(900), &tags)
+            .await
+            .unwrap();
+        let (alg, claims) = verify(&issuer, out.web_identity_token().unwrap(), google).await;
+        assert_eq!(alg, Algorithm::ES384);
+        assert_eq!(claims["aud"], json!([google, azure[0]]));
+        let lifetime = claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap();
+        assert_eq!(lifetime, 900);
+        assert_eq!(
+            claims[AWS_CLAIMS]["request_tags"],
+            json!({"team": "platform", "cost-center": "sec/ops @1"})
+        );
+
+        let requests = front.token_requests();
+        assert_eq!(requests.len(), 3);
+        assert_eq!(
+            requests[0].outcome,
+            Err("OutboundWebIdentityFederationDisabledException".into())
+        );
+        assert!(requests[1..].iter().all(|r| r.outcome.is_ok()
+            && r.region.as_deref() == Some(REGION)
+            && r.access_key_id.as_deref() == Some(session.access_key_id())));
+
+        front.disable_outbound_federation();
+        let (_, code, _) = refusal(request(&sts, &azure, "RS256", None, &[]).await);
+        assert_eq!(code, "OutboundWebIdentityFederationDisabledException");
+    }
+
+    /// A request signed by hand at `signed_at`, with `session`'s token.
+    fn hand_signed(
+        front: &StsFront,
+        session: &Credentials,
+        secret: &str,
+        signed_at: SystemTime,
+    ) -> HeaderMap {
+        let stamp = DateTime::from(signed_at)
+            .fmt(DateTimeFormat::DateTime)
+            .unwrap()
+            .replace(['-', ':'], "");
+        let amz_date = format!("{}Z", &stamp[..15]);
+        let host = front.endpoint().trim_start_matches("http://").to_owned();
+        let mut headers = HeaderMap::new();
+        headers.insert("host", HeaderValue::from_str(&host).unwrap());
+        headers.insert(
+            "content-type",
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        headers.insert("x-amz-date", HeaderValue::from_str(&amz_date).unwrap());
+        let token = session.session_token().unwrap();
+        headers.insert(
+            "x-amz-security-token",
+            HeaderValue::from_str(token).unwrap(),
+        );
+        let mut authorization = Authorization {
+            access_key_id: session.access_key_id().to_owned(),
+            date: amz_date[..8].to_owned(),
+            region: REGION.to_owned(),
+            service: "sts".to_owned(),
+            signed_headers: ["content-type", "host", "x-amz-date", "x-amz-security-token"]
+                .map(str::to_owned)
+                .to_vec(),
+            signature: String::new(),
+        };
+        let request = sigv4::Request {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: &headers,
+            body: BODY.as_bytes(),
+        };
+        authorization.signature = sigv4::signature(secret, &request, &authorization, &amz_date);
+        let value = format!(
+            "{} Credential={}/{}, SignedHeaders={}, Signature={}",
+            sigv4::ALGORITHM,
+            authorization.access_key_id,
+            authorization.scope(),
+            authorization.signed_headers.join(";"),
+            authorization.signature
+        );
+        headers.insert("authorization", HeaderValue::from_str(&value).unwrap());
+        headers
+    }
+
+    /// POSTs `body` with `headers`; the status, `<Code>` (empty on success) and
+    /// `<Message>` (the whole body on success).
+    async fn post(front: &StsFront, headers: HeaderMap, body: &str) -> (u16, String, String) {
+        let response = reqwest::Client::new()
+            .post(format!("{}/", front.endpoint()))
+            .headers(headers)
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let code = xml::element_text(&text, "Code").unwrap_or_default();
+        let message = xml::element_text(&text, "Message").unwrap_or(text);
+        (status, code, message)
+    }
+
+    #[tokio::test]
+    async fn sts_front_refuses_unsigned_and_badly_signed_token_requests() {
+        let (front, session) = front().await;
+        front.enable_outbound_federation().await;
+        let secret = session.secret_access_key().to_owned();
+        let now = SystemTime::now();
+
+        let (status, code, _) =
+            post(&front, hand_signed(&front, &session, &secret, now), BODY).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (200, ""),
+            "the hand-signed request is good"
+        );
+
+        let mut unsigned = hand_signed(&front, &session, &secret, now);
+        unsigned.remove("authorization");
+        let cases = [
+            (
+                "unsigned",
+                unsigned,
+                BODY,
+                403,
+                "MissingAuthenticationToken",
+                "missing Authentication Token",
+            ),
+            (
+                "wrong secret",
+                hand_signed(&front, &session, "not-the-secret", now),
+                BODY,
+                403,
+                "SignatureDoesNotMatch",
+                "does not match the signature you provided",
+            ),
+            (
+                "body changed after signing",
+                hand_signed(&front, &session, &secret, now),
+                "Action=GetWebIdentityToken&Version=2011-06-15&Audience.member.1=evil&SigningAlgorithm=RS256",
+                403,
+                "SignatureDoesNotMatch",
+                "does not match the signature you provided",
+            ),
+            (
+                "signed 20 minutes ago",
+                hand_signed(&front, &session, &secret, now - Duration::from_secs(1200)),
+                BODY,
+                403,
+                "SignatureDoesNotMatch",
+                "Signature expired",
+            ),
+        ];
+        for (what, headers, body, status, code, message) in cases {
+            let answer = post(&front, headers, body).await;
+            assert_eq!(
+                (answer.0, answer.1.as_str()),
+                (status, code),
+                "{what}: {}",
+                answer.2
+            );
+            assert!(answer.2.contains(message), "{what}: {}", answer.2);
+        }
+        let mut no_token = hand_signed(&front, &session, &secret, now);
+        no_token.remove("x-amz-security-token");
+        let answer = post(&front, no_token, BODY).await;
+        assert_eq!(
+            (answer.0, answer.1.as_str()),
+            (403, "InvalidClientTokenId"),
+            "temporary credentials without their session token: {}",
+            answer.2
+        );
+
+        let stranger = session_credentials("ASIAHARNESSSTRANGER1", now + HOUR);
+        let (status, code, _) =
+            refusal(request(&client(&front, stranger), &["a"], "RS256", None, &[]).await);
+        assert_eq!((status, code.as_str()), (Some(403), "InvalidClientTokenId"));
+        let wrong_secret = Credentials::new(
+            session.access_key_id(),
+            "not-the-secret",
+            session.session_token().map(str::to_owned),
+            session.expiry(),
+            "harness",
+        );
+        let (status, code, _) =
+            refusal(request(&client(&front, wrong_secret), &["a"], "RS256", None, &[]).await);
+        assert_eq!(
+            (status, code.as_str()),
+            (Some(403), "SignatureDoesNotMatch")
+        );
+        let expired = session_credentials("ASIAHARNESSEXPIRED01", now - Duration::from_secs(60));
+        front.register_credentials(&expired, ROLE);
+        let (status, code, _) =
+            refusal(request(&client(&front, expired), &["a"], "RS256", None, &[]).await);
+        assert_eq!((status, code.as_str()), (Some(403), "ExpiredToken"));
+        assert_eq!(
+            front
+                .token_requests()
+                .iter()
+                .filter(|r| r.outcome.is_ok())
+                .count(),
+            1,
+            "only the good request got a token"
+        );
+    }
+
+    /// What is wrong, the audiences, algorithm, duration and tags sent, and the member
+    /// the `ValidationError` must name.
+    type Invalid<'a> = (
+        &'a str,
+        Vec<&'a str>,
+        &'a str,
+        Option<i32>,
+        Vec<(&'a str, &'a str)>,
+        &'a str,
+    );
+
+    #[tokio::test]
+    async fn sts_front_validates_token_requests_as_the_sts_model_does() {
+        let (front, session) = front().await;
+        let sts = client(&front, session);
+        // Validation comes before the account's feature switch, as in AWS.
+        let long = "a".repeat(1001);
+        let eleven: Vec<String> = (0..11).map(|i| format!("aud-{i}")).collect();
+        let eleven: Vec<&str> = eleven.iter().map(String::as_str).collect();
+        let many_tags: Vec<(String, String)> =
+            (0..51).map(|i| (format!("k{i}"), "v".to_owned())).collect();
+        let many_tags: Vec<(&str, &str)> = many_tags
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let cases: [Invalid<'_>; 9] = [
+            ("no audience", vec![], "RS256", None, vec![], "'audience'"),
+            (
+                "eleven audiences",
+                eleven,
+                "RS256",
+                None,
+                vec![],
+                "'audience'",
+            ),
+            (
+                "audience too long",
+                vec![&long],
+                "RS256",
+                None,
+                vec![],
+                "'audience.1.member'",
+            ),
+            (
+                "unknown algorithm",
+                vec!["a"],
+                "ES256",
+                None,
+                vec![],
+                "'signingAlgorithm'",
+            ),
+            (
+                "algorithm of another length",
+                vec!["a"],
+                "RSA256",
+                None,
+                vec![],
+                "'signingAlgorithm'",
+            ),
+            (
+                "too short",
+                vec!["a"],
+                "RS256",
+                Some(59),
+                vec![],
+                "'durationSeconds'",
+            ),
+            (
+                "too long",
+                vec!["a"],
+                "RS256",
+                Some(3601),
+                vec![],
+                "'durationSeconds'",
+            ),
+            ("51 tags", vec!["a"], "RS256", None, many_tags, "'tags'"),
+            (
+                "bad tag key",
+                vec!["a"],
+                "RS256",
+                None,
+                vec![("bad!", "v")],
+                "'tags.1.member.key'",
+            ),
+        ];
+        for (what, audiences, algorithm, duration, tags, member) in cases {
+            let (status, code, message) =
+                refusal(request(&sts, &audiences, algorithm, duration, &tags).await);
+            assert_eq!(
+                (status, code.as_str()),
+                (Some(400), "ValidationError"),
+                "{what}: {message}"
+            );
+            assert!(message.contains(member), "{what}: {message}");
+        }
+        let (_, _, message) = refusal(request(&sts, &["a"], "HS256", Some(10), &[]).await);
+        assert!(
+            message.starts_with("2 validation errors detected:"),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
+    async fn sts_front_refuses_tokens_that_would_outlive_the_calling_session() {
+        let (front, _) = front().await;
+        front.enable_outbound_federation().await;
+        let short = session_credentials(
+            "ASIAHARNESSSHORT0001",
+            SystemTime::now() + Duration::from_secs(600),
+        );
+        front.register_credentials(&short, ROLE);
+        let sts = client(&front, short);
+        let (status, code, _) = refusal(request(&sts, &["a"], "RS256", Some(900), &[]).await);
+        assert_eq!(
+            (status, code.as_str()),
+            (Some(403), "SessionDurationEscalationException")
+        );
+        request(&sts, &["a"], "RS256", Some(300), &[])
+            .await
+            .expect("a token that ends before the session is issued");
+    }
+}

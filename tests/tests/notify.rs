@@ -4,10 +4,9 @@
 
 use fedsync_tests::clouds::{Clouds, SECRET, SUBJECT, VALUE};
 use fedsync_tests::issuer::unix_now;
+use fedsync_tests::notice;
 use fedsync_tests::receiver::Receiver;
-use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
-use sha2::Sha256;
 use std::time::Duration;
 
 const KEY: &str = "5f1d0c6b2a9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a29180f1e2d3c4b5a6978";
@@ -32,45 +31,19 @@ async fn hook() -> Hook {
     Hook { clouds, receiver }
 }
 
-fn signature(timestamp: &str, body: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(KEY.as_bytes()).unwrap();
-    mac.update(format!("{timestamp}.{body}").as_bytes());
-    let bytes = mac.finalize().into_bytes();
-    format!(
-        "sha256={}",
-        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    )
-}
-
 impl Hook {
     async fn post(&self, body: &str, headers: &[(&str, String)]) -> (u16, Value) {
-        let mut request = reqwest::Client::new()
-            .post(format!("{}/v1/notify", self.receiver.url()))
-            .body(body.to_string());
-        for (k, v) in headers {
-            request = request.header(*k, v);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+        let url = format!("{}/v1/notify", self.receiver.url());
+        notice::post(&url, body, headers).await
     }
 
     async fn signed(&self, body: &str, timestamp: u64) -> (u16, Value) {
-        let ts = timestamp.to_string();
-        let headers = [
-            ("content-type", "application/json".to_string()),
-            ("x-fedsync-timestamp", ts.clone()),
-            ("x-fedsync-signature", signature(&ts, body)),
-        ];
-        self.post(body, &headers).await
+        self.post(body, &notice::signed_headers(KEY, timestamp, body))
+            .await
     }
 
     async fn bearer(&self, body: &str, token: String) -> (u16, Value) {
-        let headers = [
-            ("content-type", "application/json".to_string()),
-            ("authorization", format!("Bearer {token}")),
-        ];
-        self.post(body, &headers).await
+        self.post(body, &notice::bearer_headers(&token)).await
     }
 
     fn token(&self, subject: &str, audience: &str, ttl: Duration) -> String {
@@ -126,16 +99,7 @@ async fn refused_notices_touch_nothing_and_a_signed_one_syncs_once() {
     let foreign = stranger.mint(&stranger.claims(SENDER, NOTIFY_AUD, hour));
     assert_eq!(h.bearer(&body, foreign).await.0, 401, "untrusted issuer");
     assert!(h.clouds.sts.exchanges().is_empty(), "no exchange");
-    assert!(
-        h.clouds
-            .destination()
-            .describe_secret()
-            .secret_id(SECRET)
-            .send()
-            .await
-            .is_err(),
-        "no write"
-    );
+    assert!(h.clouds.written(SECRET).await.is_none(), "no write");
 
     let (status, answer) = h.signed(&body, unix_now() - 2).await;
     assert_eq!(
@@ -145,12 +109,7 @@ async fn refused_notices_touch_nothing_and_a_signed_one_syncs_once() {
     );
     // A new notice for the same change finds it unchanged; the very same request
     // again (a retry, or a replay) does nothing at all.
-    let ts = unix_now().to_string();
-    let again = [
-        ("content-type", "application/json".to_string()),
-        ("x-fedsync-timestamp", ts.clone()),
-        ("x-fedsync-signature", signature(&ts, &body)),
-    ];
+    let again = notice::signed_headers(KEY, unix_now(), &body);
     assert_eq!(
         h.post(&body, &again).await.1["report"]["outcomes"][0]["status"],
         "unchanged"

@@ -5,37 +5,18 @@
 
 use fedsync_tests::clouds::{Clouds, SUBJECT};
 use fedsync_tests::issuer::unix_now;
+use fedsync_tests::notice;
 use fedsync_tests::openbao::OpenBao;
 use fedsync_tests::receiver::Receiver;
-use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
-use sha2::Sha256;
 
 const KEY: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
 const PASSWORD: &str = "vault-held-Pa55word-never-logged";
 
 async fn notify(receiver: &Receiver, body: &Value) -> (u16, Value) {
     let body = body.to_string();
-    let ts = unix_now().to_string();
-    let mut mac = Hmac::<Sha256>::new_from_slice(KEY.as_bytes()).unwrap();
-    mac.update(format!("{ts}.{body}").as_bytes());
-    let signature: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let response = reqwest::Client::new()
-        .post(format!("{}/v1/notify", receiver.url()))
-        .header("content-type", "application/json")
-        .header("x-fedsync-timestamp", ts)
-        .header("x-fedsync-signature", format!("sha256={signature}"))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    let headers = notice::signed_headers(KEY, unix_now(), &body);
+    notice::post(&format!("{}/v1/notify", receiver.url()), &body, &headers).await
 }
 
 async fn world(granularity: &str) -> (Clouds, OpenBao, Receiver) {
@@ -46,7 +27,7 @@ async fn world(granularity: &str) -> (Clouds, OpenBao, Receiver) {
     bao.put("app/db", json!({"user": "app", "password": PASSWORD}))
         .await;
     let rules = format!(
-        "[[rules]]\nsource = \"vault\"\nmatch = \"app/**\"\ndestinations = [\"aws-dr\"]\n{granularity}\n\n[sources.vault]\nkind = \"vault-kv\"\naddress = \"{}\"\nrole = \"fedsync\"\nidentity = \"deploy\"\n\n[triggers.notify]\nhmac_secret = \"env:FEDSYNC_NOTIFY_SECRET\"\n",
+        "[[rules]]\nsource = \"vault\"\nmatch = \"app/**\"\ndestinations = [\"aws-dr\"]\n{granularity}\n\n[sources.vault]\nkind = \"vault-kv\"\naddress = \"{}\"\nlogin = {{ role = \"fedsync\", identity = \"deploy\" }}\n\n[triggers.notify]\nhmac_secret = \"env:FEDSYNC_NOTIFY_SECRET\"\n",
         bao.address()
     );
     let config = clouds.config_with_rules("", SUBJECT, &rules);
@@ -124,7 +105,7 @@ async fn a_login_vault_refuses_is_explained() {
     .await;
     bao.put("app/db", json!({"password": PASSWORD})).await;
     let rules = format!(
-        "[[rules]]\nsource = \"vault\"\nmatch = \"app/**\"\ndestinations = [\"aws-dr\"]\n\n[sources.vault]\nkind = \"vault-kv\"\naddress = \"{}\"\nrole = \"fedsync\"\nidentity = \"deploy\"\n\n[triggers.notify]\nhmac_secret = \"env:FEDSYNC_NOTIFY_SECRET\"\n",
+        "[[rules]]\nsource = \"vault\"\nmatch = \"app/**\"\ndestinations = [\"aws-dr\"]\n\n[sources.vault]\nkind = \"vault-kv\"\naddress = \"{}\"\nlogin = {{ role = \"fedsync\", identity = \"deploy\" }}\n\n[triggers.notify]\nhmac_secret = \"env:FEDSYNC_NOTIFY_SECRET\"\n",
         bao.address()
     );
     let mut env = clouds.function_env(&clouds.config_with_rules("", SUBJECT, &rules));

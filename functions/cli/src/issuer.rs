@@ -6,9 +6,9 @@ use fedsync::identity::issuer::documents;
 use std::path::Path;
 use std::process::ExitCode;
 
-pub fn issuer(config: Option<&Path>, out: Option<&Path>) -> Result<ExitCode, String> {
+pub async fn issuer(config: Option<&Path>, out: Option<&Path>) -> Result<ExitCode, String> {
     let config = crate::load_config(config)?;
-    let issuers = documents(&config).map_err(|f| f.to_string())?;
+    let issuers = documents(&config).await.map_err(|f| f.to_string())?;
     if issuers.is_empty() {
         return Err("the configuration has no signing-key identity".into());
     }

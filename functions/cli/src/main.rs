@@ -55,7 +55,7 @@ async fn main() -> ExitCode {
             event,
             json,
         } => run::run(config.as_deref(), &event, json).await,
-        Command::Issuer { config, out } => issuer::issuer(config.as_deref(), out.as_deref()),
+        Command::Issuer { config, out } => issuer::issuer(config.as_deref(), out.as_deref()).await,
     };
     result.unwrap_or_else(|message| {
         eprintln!("fedsync: {message}");

@@ -1,198 +1,63 @@
-//! The webhook receiver: an HTTP server on `$PORT` (a container). Routes:
-//! `POST /v1/notify` for fedsync's own change notices (HMAC-signed, or with a
-//! bearer JWT from a trusted issuer); `POST /v1/azure/events` for Azure Event
-//! Grid deliveries of Key Vault events (Event Grid schema or CloudEvents), and
-//! `OPTIONS` on the same path for the CloudEvents validation handshake. Every
-//! request is authenticated first; one that is not gets 401 and touches nothing.
+//! The webhook receiver `fedsync-webhook`: one router (see `routes`) served two
+//! ways. As a container it listens on `$PORT`, and also accepts an OpenBao/Vault
+//! audit stream when `[triggers.vault_audit]` is configured; on AWS Lambda
+//! (`AWS_LAMBDA_RUNTIME_API` is set) it serves the same router as a function URL.
 
-use axum::Router;
-use axum::extract::{DefaultBodyLimit, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use fedsync::triggers::event_grid::{self, EventGridAuth};
-use fedsync::triggers::notify::{self, Accepted, NotifyAuth};
+mod audit_stream;
+mod routes;
+
+use fedsync::triggers::event_grid::EventGridAuth;
+use fedsync::triggers::notify::NotifyAuth;
 use fedsync::{Config, Engine};
-use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Event Grid delivers at most 1 MB per request.
-const MAX_BODY_BYTES: usize = 1024 * 1024;
-
-struct App {
-    engine: Engine,
-    event_grid: Option<EventGridAuth>,
-    notify: Option<NotifyAuth>,
-}
+type Error = Box<dyn std::error::Error + Send + Sync>;
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), Error> {
     fedsync::logging::init_json();
-    let config =
-        Config::from_environment().inspect_err(|e| tracing::error!(error = %e, "configuration"))?;
-    let event_grid = match &config.triggers.event_grid {
-        Some(c) => Some(
-            EventGridAuth::new(c).inspect_err(|e| tracing::error!(error = %e, "configuration"))?,
-        ),
-        None => None,
-    };
-    let notify = match &config.triggers.notify {
-        Some(c) => {
-            Some(NotifyAuth::new(c).inspect_err(|e| tracing::error!(error = %e, "configuration"))?)
-        }
-        None => None,
-    };
-    let engine = Engine::new(config)
+    let started = start()
         .await
         .inspect_err(|e| tracing::error!(error = %e, "start-up"))?;
-    let app = Arc::new(App {
-        engine,
-        event_grid,
-        notify,
-    });
-    let router = Router::new()
-        .route("/v1/notify", post(notice))
-        .route(
-            "/v1/azure/events",
-            post(azure_events).options(azure_handshake),
-        )
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(app);
+    let (app, audit) = started;
+    let router = routes::router(app.clone());
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        return lambda_http::run(router).await;
+    }
+    if let Some(audit) = audit {
+        tokio::spawn(audit_stream::serve(audit, app));
+    }
     fedsync::serve::serve(router).await?;
     Ok(())
 }
 
-/// Authenticates an Event Grid request; `None` when it may proceed.
-async fn refused(
-    app: &App,
-    headers: &HeaderMap,
-    query: &HashMap<String, String>,
-) -> Option<Response> {
-    let Some(auth) = &app.event_grid else {
-        tracing::warn!(
-            "an Event Grid delivery arrived, but [triggers.event_grid] is not configured"
-        );
-        return Some(StatusCode::NOT_FOUND.into_response());
-    };
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let key = query
-        .get("key")
-        .map(String::as_str)
-        .or_else(|| headers.get("x-fedsync-key").and_then(|v| v.to_str().ok()));
-    match auth.verify(authorization, key).await {
-        Ok(()) => None,
-        Err(reason) => {
-            tracing::warn!(reason = %reason, "refused an unauthenticated Event Grid request");
-            Some(StatusCode::UNAUTHORIZED.into_response())
+/// Loads the configuration and builds what every request needs.
+async fn start() -> Result<(Arc<routes::App>, Option<audit_stream::Listener>), Error> {
+    let config = Config::from_environment()?;
+    let event_grid = config
+        .triggers
+        .event_grid
+        .as_ref()
+        .map(EventGridAuth::new)
+        .transpose()?;
+    let notify = config
+        .triggers
+        .notify
+        .as_ref()
+        .map(NotifyAuth::new)
+        .transpose()?;
+    let audit = match &config.triggers.vault_audit {
+        Some(_) if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() => {
+            return Err("[triggers.vault_audit] needs a long-running receiver: a Lambda function cannot accept the audit stream; run the container image instead".into());
         }
-    }
-}
-
-async fn azure_handshake(
-    State(app): State<Arc<App>>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-) -> Response {
-    if let Some(response) = refused(&app, &headers, &query).await {
-        return response;
-    }
-    let origin = headers
-        .get("webhook-request-origin")
-        .cloned()
-        .unwrap_or(HeaderValue::from_static("*"));
-    tracing::info!("answered the CloudEvents validation handshake");
-    (
-        StatusCode::OK,
-        [
-            ("webhook-allowed-origin", origin),
-            ("webhook-allowed-rate", HeaderValue::from_static("*")),
-        ],
-    )
-        .into_response()
-}
-
-async fn azure_events(
-    State(app): State<Arc<App>>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    if let Some(response) = refused(&app, &headers, &query).await {
-        return response;
-    }
-    let answer = event_grid::handle(&app.engine, &body).await;
-    // Event Grid retries on 5xx (and some 4xx); 200 for everything that must not repeat.
-    let status = if answer.needs_retry() {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
-        StatusCode::OK
+        Some(c) => Some(audit_stream::Listener::bind(c).await?),
+        None => None,
     };
-    (status, axum::Json(answer.to_json())).into_response()
-}
-
-async fn notice(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    let Some(auth) = &app.notify else {
-        return (
-            StatusCode::NOT_FOUND,
-            "notices are not enabled ([triggers.notify])",
-        )
-            .into_response();
-    };
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let json = header("content-type").is_some_and(|t| {
-        t.split(';')
-            .next()
-            .is_some_and(|m| m.trim() == "application/json")
+    let engine = Engine::new(config).await?;
+    let app = Arc::new(routes::App {
+        engine,
+        event_grid,
+        notify,
     });
-    if !json {
-        return (
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "expected Content-Type: application/json",
-        )
-            .into_response();
-    }
-    let verified = auth
-        .verify(
-            header("authorization"),
-            header(notify::TIMESTAMP_HEADER),
-            header(notify::SIGNATURE_HEADER),
-            &body,
-        )
-        .await;
-    match verified {
-        Err(reason) => {
-            tracing::warn!(reason = %reason, "refused an unauthenticated notice");
-            StatusCode::UNAUTHORIZED.into_response()
-        }
-        Ok(Accepted::Replay) => {
-            tracing::info!("ignored a notice already received");
-            (
-                StatusCode::OK,
-                axum::Json(serde_json::json!({"status": "duplicate"})),
-            )
-                .into_response()
-        }
-        Ok(Accepted::New) => match notify::parse(&body, app.engine.config()) {
-            Err(f) => (
-                StatusCode::BAD_REQUEST,
-                axum::Json(serde_json::json!({"status": "rejected", "error": f})),
-            )
-                .into_response(),
-            Ok(change) => {
-                let handled = fedsync::triggers::Handled::Synced(app.engine.sync(&change).await);
-                let status = if handled.needs_retry() {
-                    StatusCode::SERVICE_UNAVAILABLE
-                } else {
-                    StatusCode::OK
-                };
-                (status, axum::Json(handled.to_json())).into_response()
-            }
-        },
-    }
+    Ok((app, audit))
 }

@@ -189,6 +189,28 @@ fn token_lifetimes_stay_short() {
 }
 
 #[test]
+fn kms_signing_keys_are_key_arns() {
+    let arn = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    let good = with(
+        r#"key = "env:FEDSYNC_SIGNING_KEY""#,
+        &format!(r#"key = "kms:{arn}""#),
+    );
+    assert_eq!(problems(&good), Vec::<String>::new());
+    let alias = with(
+        r#"key = "env:FEDSYNC_SIGNING_KEY""#,
+        r#"key = "kms:arn:aws:kms:eu-west-1:123456789012:alias/fedsync""#,
+    );
+    let p = problems(&alias);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].starts_with("identities.deploy.key: ")
+            && p[0].contains("is not the ARN of a KMS key")
+            && p[0].contains("arn:aws:kms:REGION:ACCOUNT:key/KEY-ID"),
+        "{p:?}"
+    );
+}
+
+#[test]
 fn fedsync_marks_cannot_be_set_as_user_tags() {
     let p = problems(&with("team = \"platform\"", "\"fedsync:source\" = \"x\""));
     assert!(p[0].contains("fedsync's own marks"), "{p:?}");
@@ -274,6 +296,162 @@ fn one_secrets_manager_source_per_region() {
         p,
         vec![
             r#"sources.main.region: source "again" already reads AWS Secrets Manager in us-east-1"#
+        ]
+    );
+}
+
+#[test]
+fn vault_logins_are_jwt_auth_or_a_token_and_vault_oidc_cannot_chain() {
+    let identities = r#"
+[identities.vault-aws]
+kind = "vault-oidc"
+address = "https://vault.example.com:8200"
+role = "fedsync-aws"
+login = { role = "fedsync", identity = "pod" }
+"#;
+    let good = with("[sources.main]", &format!("{identities}\n[sources.main]"));
+    assert_eq!(problems(&good), Vec::<String>::new());
+    let c = Config::parse(&good, "test.toml").unwrap();
+    let IdentityConfig::VaultOidc(v) = &c.identities["vault-aws"] else {
+        panic!("vault-aws is a vault-oidc identity")
+    };
+    assert_eq!(
+        (v.login.audience.as_str(), v.login.auth_mount.as_str()),
+        ("vault", "jwt")
+    );
+
+    let chained = good.replace("identity = \"pod\"", "identity = \"vault-aws\"");
+    assert_eq!(
+        problems(&chained),
+        [
+            "identities.vault-aws.login.identity: must not be another vault-oidc identity: Vault needs a token from elsewhere to let fedsync in"
+        ]
+    );
+    let unknown = good.replace("identity = \"pod\"", "identity = \"nobody\"");
+    assert!(
+        problems(&unknown)[0]
+            .starts_with("identities.vault-aws.login.identity: unknown identity \"nobody\""),
+        "{:?}",
+        problems(&unknown)
+    );
+    let both = good.replace(
+        "identity = \"pod\"",
+        "identity = \"pod\", token = \"file:/run/vault-token\"",
+    );
+    assert_eq!(
+        problems(&both),
+        [
+            "identities.vault-aws.login: log in either with JWT auth (role and identity) or with a token (token), not both"
+        ]
+    );
+    let source = r#"
+[sources.vault]
+kind = "vault-kv"
+address = "https://vault.example.com:8200"
+login = { token = "VAULT_TOKEN" }
+"#;
+    let inline = problems(&format!("{GOOD}\n{source}"));
+    assert!(
+        inline.len() == 1
+            && inline[0].starts_with(
+                "sources.vault.login.token: a credential must not be written in the configuration"
+            ),
+        "{inline:?}"
+    );
+    let defaulted = format!(
+        "{GOOD}\n{}",
+        source.replace("login = { token = \"VAULT_TOKEN\" }\n", "")
+    );
+    let c = Config::parse(&defaulted, "test.toml").unwrap();
+    let SourceConfig::VaultKv(v) = &c.sources["vault"] else {
+        panic!("vault is a vault-kv source")
+    };
+    assert_eq!(v.login.token.as_deref(), Some("env:VAULT_TOKEN"));
+}
+
+#[test]
+fn aws_outbound_identities_default_to_rs256_for_five_minutes() {
+    let text = with(
+        "[sources.main]",
+        "[identities.lambda]\nkind = \"aws-outbound\"\n\n[sources.main]",
+    );
+    let c = Config::parse(&text, "test.toml").unwrap();
+    let IdentityConfig::AwsOutbound(o) = &c.identities["lambda"] else {
+        panic!("lambda is an aws-outbound identity")
+    };
+    assert_eq!(
+        (o.region.as_deref(), o.signing_algorithm.as_str(), o.ttl),
+        (None, "RS256", Duration::from_secs(300))
+    );
+    assert!(o.tags.is_empty());
+    let es384 = with(
+        "[sources.main]",
+        "[identities.lambda]\nkind = \"aws-outbound\"\nregion = \"eu-west-1\"\nsigning_algorithm = \"ES384\"\nttl = \"1h\"\ntags = { team = \"platform\", \"cost-center\" = \"sec/ops@1\" }\n\n[sources.main]",
+    );
+    assert_eq!(problems(&es384), Vec::<String>::new());
+}
+
+#[test]
+fn aws_outbound_mistakes_are_named_by_key() {
+    let tags: Vec<String> = (0..51).map(|i| format!("t{i} = \"v\"")).collect();
+    let bad = with(
+        "[sources.main]",
+        &format!(
+            "[identities.lambda]\nkind = \"aws-outbound\"\nregion = \"aws-global\"\nsigning_algorithm = \"ES256\"\nttl = \"2h\"\ntags = {{ {} }}\n\n[identities.other]\nkind = \"aws-outbound\"\nttl = \"30s\"\ntags = {{ \"bad!\" = \"x\", long = \"{}\" }}\n\n[sources.main]",
+            tags.join(", "),
+            "v".repeat(257)
+        ),
+    );
+    assert_eq!(
+        problems(&bad),
+        [
+            "identities.lambda.region: \"aws-global\" is not an AWS region such as \"us-east-1\" (GetWebIdentityToken is served by regional STS endpoints only)",
+            "identities.lambda.signing_algorithm: \"ES256\" is not offered by AWS STS: use \"RS256\" or \"ES384\"",
+            "identities.lambda.ttl: tokens must live between 1 minute and 1 hour, in whole seconds",
+            "identities.lambda.tags: at most 50 tags",
+            "identities.other.ttl: tokens must live between 1 minute and 1 hour, in whole seconds",
+            "identities.other.tags.bad!: tag keys are 1-128 and values at most 256 letters, digits, spaces or _.:/=+-@",
+            "identities.other.tags.long: tag keys are 1-128 and values at most 256 letters, digits, spaces or _.:/=+-@",
+        ]
+    );
+    let unknown = with(
+        "[sources.main]",
+        "[identities.lambda]\nkind = \"aws-outbound\"\naudience = \"x\"\n\n[sources.main]",
+    );
+    assert!(
+        problems(&unknown)[0].contains("unknown field `audience`"),
+        "{:?}",
+        problems(&unknown)
+    );
+}
+
+#[test]
+fn the_audit_listener_stays_on_private_addresses_and_names_a_vault_source() {
+    let vault =
+        "\n[sources.vault]\nkind = \"vault-kv\"\naddress = \"https://vault.example.com:8200\"\n";
+    let listener = |listen: &str, source: &str, peers: &str| {
+        format!(
+            "{GOOD}{vault}\n[triggers.vault_audit]\nlisten = \"{listen}\"\nsource = \"{source}\"\nallowed_peers = [{peers}]\n"
+        )
+    };
+    assert_eq!(
+        problems(&listener("10.0.1.20:9090", "vault", "\"10.0.1.10\"")),
+        Vec::<String>::new()
+    );
+    let c = Config::parse(&listener("127.0.0.1:9090", "vault", ""), "test.toml").unwrap();
+    let audit = c.triggers.vault_audit.unwrap();
+    assert!(audit.admits("127.0.0.1".parse().unwrap()));
+    assert!(audit.admits("::ffff:127.0.0.1".parse().unwrap()));
+    assert!(
+        !audit.admits("10.0.1.10".parse().unwrap()),
+        "loopback only by default"
+    );
+    assert_eq!(
+        problems(&listener("0.0.0.0:9090", "main", "\"203.0.113.9\"")),
+        [
+            "triggers.vault_audit.listen: the audit stream is not authenticated: listen on a loopback or private address only",
+            "triggers.vault_audit.allowed_peers[0]: must be a loopback or private address",
+            "triggers.vault_audit.source: unknown vault-kv source \"main\"; defined: vault",
         ]
     );
 }

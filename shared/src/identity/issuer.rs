@@ -6,7 +6,7 @@ use super::SigningKey;
 use crate::config::{Config, IdentityConfig};
 use crate::report::Failure;
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// One issuer's documents.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,16 +25,18 @@ impl IssuerDocuments {
 }
 
 /// The documents of every issuer the configuration's signing keys sign for
-/// (several identities may share one issuer: their keys share one JWKS).
-pub fn documents(config: &Config) -> Result<Vec<IssuerDocuments>, Failure> {
+/// (several identities may share one issuer: their keys share one JWKS). A KMS
+/// key's public key is fetched from KMS (`GetPublicKey`).
+pub async fn documents(config: &Config) -> Result<Vec<IssuerDocuments>, Failure> {
     let mut keys: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for (name, identity) in &config.identities {
         let IdentityConfig::SigningKey(sk) = identity else {
             continue;
         };
-        let key =
-            SigningKey::from_config(sk).map_err(|f| f.context(format!("identity {name:?}")))?;
-        let jwk = serde_json::to_value(key.public_jwk()).unwrap_or_default();
+        let in_identity = |f: Failure| f.context(format!("identity {name:?}"));
+        let key = SigningKey::from_config(sk).map_err(in_identity)?;
+        let jwk = key.public_jwk().await.map_err(in_identity)?;
+        let jwk = serde_json::to_value(jwk).unwrap_or_default();
         let set = keys.entry(sk.issuer.clone()).or_default();
         if !set.contains(&jwk) {
             set.push(jwk);
@@ -43,12 +45,15 @@ pub fn documents(config: &Config) -> Result<Vec<IssuerDocuments>, Failure> {
     Ok(keys
         .into_iter()
         .map(|(issuer, keys)| {
+            // What the keys sign with, as each JWK's `alg` says.
+            let algorithms: BTreeSet<&str> =
+                keys.iter().filter_map(|k| k["alg"].as_str()).collect();
             let discovery = json!({
                 "issuer": issuer,
                 "jwks_uri": IssuerDocuments::jwks_uri(&issuer),
                 "response_types_supported": ["id_token"],
                 "subject_types_supported": ["public"],
-                "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+                "id_token_signing_alg_values_supported": algorithms,
                 "claims_supported": ["iss", "sub", "aud", "iat", "nbf", "exp", "jti"],
             });
             IssuerDocuments {

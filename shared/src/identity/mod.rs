@@ -1,21 +1,30 @@
 //! Identities: named token sources that yield a signed JWT for an audience, which
 //! the exchanges present to each destination cloud.
 
+mod aws_outbound;
 mod file;
 mod gcp_metadata;
 mod github_actions;
 pub mod issuer;
+mod jose;
+mod kms_key;
 mod signing_key;
+mod vault_oidc;
 
+pub use aws_outbound::AwsOutbound;
 pub use file::FileToken;
 pub use gcp_metadata::MetadataServer;
 pub use github_actions::GithubActions;
+pub(crate) use kms_key::key_arn_region as kms_key_region;
 pub use signing_key::SigningKey;
+pub use vault_oidc::VaultOidc;
 
 use crate::config::IdentityConfig;
+use crate::exchange::{BearerToken, CredentialCache};
 use crate::report::Failure;
 use secrecy::{ExposeSecret, SecretBox};
 use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
@@ -100,16 +109,43 @@ pub trait TokenSource: Send + Sync {
     async fn token(&self, audience: &str) -> Result<IdentityToken, Failure>;
 }
 
+/// Builds every identity; a `vault-oidc` identity after the one it logs in to
+/// Vault with (validation has made sure that one is not `vault-oidc` too).
+pub fn build_all(
+    configs: &BTreeMap<String, IdentityConfig>,
+    vault_tokens: &Arc<CredentialCache<BearerToken>>,
+) -> Result<HashMap<String, Arc<dyn TokenSource>>, Failure> {
+    let mut built = HashMap::new();
+    let (last, first): (Vec<_>, Vec<_>) = configs
+        .iter()
+        .partition(|(_, c)| matches!(c, IdentityConfig::VaultOidc(_)));
+    for (name, config) in first.into_iter().chain(last) {
+        let identity = build(name, config, &built, vault_tokens)
+            .map_err(|f| f.context(format!("identity {name:?}")))?;
+        tracing::debug!(identity = name, "identity ready");
+        built.insert(name.clone(), identity);
+    }
+    Ok(built)
+}
+
 /// Builds the token source a configuration entry describes.
-pub fn build(name: &str, config: &IdentityConfig) -> Result<Arc<dyn TokenSource>, Failure> {
-    let built: Arc<dyn TokenSource> = match config {
+fn build(
+    name: &str,
+    config: &IdentityConfig,
+    built: &HashMap<String, Arc<dyn TokenSource>>,
+    vault_tokens: &Arc<CredentialCache<BearerToken>>,
+) -> Result<Arc<dyn TokenSource>, Failure> {
+    Ok(match config {
         IdentityConfig::File { path } => Arc::new(FileToken::new(path)),
         IdentityConfig::SigningKey(sk) => Arc::new(SigningKey::from_config(sk)?),
         IdentityConfig::GithubActions {} => Arc::new(GithubActions),
         IdentityConfig::GcpMetadata { metadata_host } => {
             Arc::new(MetadataServer::new(metadata_host.as_deref()))
         }
-    };
-    tracing::debug!(identity = name, "identity ready");
-    Ok(built)
+        IdentityConfig::VaultOidc(v) => {
+            let login = v.login.identity.as_ref().and_then(|i| built.get(i));
+            Arc::new(VaultOidc::new(v, login.cloned(), vault_tokens.clone()))
+        }
+        IdentityConfig::AwsOutbound(o) => Arc::new(AwsOutbound::new(name, o)),
+    })
 }

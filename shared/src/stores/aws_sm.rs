@@ -57,15 +57,8 @@ pub struct AwsSmSource {
 impl AwsSmSource {
     /// A source using the host's credentials (Lambda role, instance profile, env).
     pub async fn new(region: Option<&str>, endpoint: Option<&str>) -> Self {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts());
-        if let Some(r) = region {
-            loader = loader.region(Region::new(r.to_string()));
-        }
-        if let Some(e) = endpoint {
-            loader = loader.endpoint_url(e);
-        }
         AwsSmSource {
-            client: Client::new(&loader.load().await),
+            client: Client::new(&crate::aws::ambient_config(region, endpoint).await),
         }
     }
 }

@@ -154,7 +154,12 @@ pub async fn build_source(
             ))
         }
         SourceConfig::VaultKv(c) => {
-            let identity = c.identity.as_ref().and_then(|i| identities.get(i)).cloned();
+            let identity = c
+                .login
+                .identity
+                .as_ref()
+                .and_then(|i| identities.get(i))
+                .cloned();
             Arc::new(vault_kv::VaultKvSource::new(
                 c,
                 identity,

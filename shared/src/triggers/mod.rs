@@ -4,8 +4,11 @@
 
 pub mod event_grid;
 pub mod eventbridge;
+mod kv_v2;
 pub mod notify;
 pub mod pubsub;
+pub mod vault_audit;
+pub mod vault_events;
 
 use crate::report::{Failure, FailureClass};
 
@@ -45,7 +48,7 @@ impl Handled {
 }
 
 /// Syncs the change a trigger parsed, logging what happened.
-pub(crate) async fn handle(
+pub async fn handle(
     engine: &crate::sync::Engine,
     parsed: Result<Option<crate::event::SecretChange>, Failure>,
 ) -> Handled {

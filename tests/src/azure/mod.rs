@@ -15,6 +15,7 @@
 pub mod entra;
 pub mod event_grid;
 pub mod key_vault;
+pub mod world;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
