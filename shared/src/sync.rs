@@ -44,6 +44,11 @@ struct Target<'a> {
 
 type State = Result<DestinationState, Failure>;
 
+/// Whether version `a` is older than `b`, for stores that number their versions.
+fn numerically_older(a: &str, b: &str) -> bool {
+    matches!((a.parse::<u64>(), b.parse::<u64>()), (Ok(a), Ok(b)) if a < b)
+}
+
 /// What one pass over the destinations came to.
 enum Pass {
     /// The source could not be read.
@@ -148,35 +153,50 @@ impl Engine {
         }
         for pass in 1..=MAX_PASSES {
             report.secret = secret.clone();
-            let (version, outcomes) =
-                match self.pass(source.as_ref(), &change.source, &secret).await {
-                    Pass::Failed(f) => {
-                        report.error = Some(f);
+            let (version, outcomes) = match self
+                .pass(
+                    source.as_ref(),
+                    &change.source,
+                    &secret,
+                    change.version.as_deref(),
+                )
+                .await
+            {
+                Pass::Failed(f) => {
+                    report.error = Some(f);
+                    break;
+                }
+                Pass::Renamed(name) => {
+                    secret = name;
+                    if !self.routes(&change.source, &secret) {
+                        report.secret = secret;
+                        report.note = Some("no rule matches this secret".into());
                         break;
                     }
-                    Pass::Renamed(name) => {
-                        secret = name;
-                        if !self.routes(&change.source, &secret) {
-                            report.secret = secret;
-                            report.note = Some("no rule matches this secret".into());
-                            break;
-                        }
-                        continue;
-                    }
-                    Pass::Deleted(outcomes) => {
-                        report.kind = ChangeKind::Delete;
-                        (None, outcomes)
-                    }
-                    Pass::Wrote(version, outcomes) => {
-                        report.kind = ChangeKind::Upsert;
-                        report.source_version = Some(version.clone());
-                        (Some(version), outcomes)
-                    }
-                };
+                    continue;
+                }
+                Pass::Deleted(outcomes) => {
+                    report.kind = ChangeKind::Delete;
+                    (None, outcomes)
+                }
+                Pass::Wrote(version, outcomes) => {
+                    report.kind = ChangeKind::Upsert;
+                    report.source_version = Some(version.clone());
+                    (Some(version), outcomes)
+                }
+            };
             merge(&mut report.outcomes, outcomes);
             // Converge: the source must still be where this pass left it.
             match source.current_version(&secret).await {
                 Ok(now) if now == version => break,
+                // A replica behind what was just written has not moved on.
+                Ok(Some(now))
+                    if version
+                        .as_deref()
+                        .is_some_and(|v| numerically_older(&now, v)) =>
+                {
+                    break;
+                }
                 Ok(_) if pass < MAX_PASSES => {
                     tracing::info!(secret = %secret, pass, "the source moved on during the sync; syncing again");
                 }
@@ -196,7 +216,17 @@ impl Engine {
         self.config.rules_for(source, secret).next().is_some()
     }
 
-    async fn pass(&self, source: &dyn Source, source_name: &str, secret: &str) -> Pass {
+    /// One read of the source and one round of writes. `named` is the version the
+    /// change names: when the latest read is older (a lagging replica), that
+    /// version is read instead, so a sync never writes an older value than the
+    /// event announced.
+    async fn pass(
+        &self,
+        source: &dyn Source,
+        source_name: &str,
+        secret: &str,
+        named: Option<&str>,
+    ) -> Pass {
         let started = Instant::now();
         let rules: Vec<&Rule> = self.config.rules_for(source_name, secret).collect();
         // Names known before the read (granularity secret) are inspected in parallel with it.
@@ -213,7 +243,17 @@ impl Engine {
                     .map(|(t, s)| self.delete_one(t, s, &source_ref, started));
                 return Pass::Deleted(join_all(work).await);
             }
-            Ok(Some(current)) => current,
+            Ok(Some(current)) => match named.filter(|n| numerically_older(&current.version, n)) {
+                None => current,
+                Some(newer) => {
+                    tracing::info!(secret, read = %current.version, named = newer, "the source answered an older version than the change names; reading that one");
+                    match source.read_version(secret, newer).await {
+                        Ok(Some(found)) => found,
+                        Ok(None) => current,
+                        Err(f) => return Pass::Failed(f),
+                    }
+                }
+            },
         };
         let mut pairs: Vec<(Target, State)> = targets.into_iter().zip(states).collect();
         let mut keyed = BTreeMap::new();

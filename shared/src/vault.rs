@@ -146,14 +146,15 @@ impl VaultClient {
         ))
     }
 
-    /// `GET {base}{path}`: `None` when Vault answers 404.
+    /// `GET {base}{path}?{query}`: `None` when Vault answers 404.
     pub async fn get(
         &self,
         path: &str,
+        query: &[(&str, &str)],
         what: impl Display,
     ) -> Result<Option<reqwest::Response>, Failure> {
         let url = format!("{}{path}", self.base);
-        match http::send_with_bearer(self, Method::GET, &url, &[], None).await {
+        match http::send_with_bearer(self, Method::GET, &url, query, None).await {
             Ok(r) => Ok(Some(r)),
             Err(BearerError::Http(e)) if e.is(404) => Ok(None),
             Err(BearerError::Token(f)) => Err(f),

@@ -54,7 +54,7 @@ impl TokenSource for VaultOidc {
         let role = &self.role;
         let what = format!("minting a token with Vault OIDC role {role:?}");
         let path = format!("identity/oidc/token/{role}");
-        let response = self.vault.get(&path, &what).await?.ok_or_else(|| {
+        let response = self.vault.get(&path, &[], &what).await?.ok_or_else(|| {
             Failure::new(
                 FailureClass::Auth,
                 format!(

@@ -38,6 +38,17 @@ pub trait Source: Send + Sync {
     /// The latest version id only (to confirm nothing moved on after a sync).
     async fn current_version(&self, secret: &str) -> Result<Option<String>, Failure>;
 
+    /// The value at `version`, for stores whose versions are numbered and stay
+    /// readable (Vault KV); `None` when there is no such version, or the store
+    /// cannot read one.
+    async fn read_version(
+        &self,
+        _secret: &str,
+        _version: &str,
+    ) -> Result<Option<SourceSecret>, Failure> {
+        Ok(None)
+    }
+
     /// The secret's name, when an event named it by another identifier (such as a
     /// partial ARN) that the rules cannot match; `None` when it is already a name.
     async fn canonical_name(&self, _secret: &str) -> Result<Option<String>, Failure> {

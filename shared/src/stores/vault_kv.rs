@@ -56,18 +56,23 @@ impl VaultKvSource {
     }
 }
 
-#[async_trait::async_trait]
-impl Source for VaultKvSource {
-    async fn read(&self, secret: &str) -> Result<Option<SourceSecret>, Failure> {
+impl VaultKvSource {
+    /// `data/{secret}`, at `version` or the latest.
+    async fn read_at(
+        &self,
+        secret: &str,
+        version: Option<&str>,
+    ) -> Result<Option<SourceSecret>, Failure> {
         let path = format!("{}/data/{secret}", self.mount);
         let what = format!("reading {secret:?} from Vault");
-        let Some(response) = self.vault.get(&path, &what).await? else {
+        let query: Vec<(&str, &str)> = version.map(|v| ("version", v)).into_iter().collect();
+        let Some(response) = self.vault.get(&path, &query, &what).await? else {
             return Ok(None);
         };
         let read: Read = http::json(response)
             .await
             .map_err(|e| http::failure(&e, &what))?;
-        // A deleted or destroyed latest version has no data.
+        // A deleted or destroyed version has no data.
         let Some(data) = read.data.data else {
             return Ok(None);
         };
@@ -77,6 +82,24 @@ impl Source for VaultKvSource {
             version: read.data.metadata.version.to_string(),
             value: SecretValue::text(value),
         }))
+    }
+}
+
+#[async_trait::async_trait]
+impl Source for VaultKvSource {
+    async fn read(&self, secret: &str) -> Result<Option<SourceSecret>, Failure> {
+        self.read_at(secret, None).await
+    }
+
+    async fn read_version(
+        &self,
+        secret: &str,
+        version: &str,
+    ) -> Result<Option<SourceSecret>, Failure> {
+        if version.parse::<u64>().is_err() {
+            return Ok(None);
+        }
+        self.read_at(secret, Some(version)).await
     }
 
     async fn current_version(&self, secret: &str) -> Result<Option<String>, Failure> {

@@ -140,3 +140,93 @@ fn key_granularity_splits_json_objects_only() {
         "the value never appears in an error"
     );
 }
+
+/// A source whose latest read lags behind (a Vault performance standby, a
+/// replica): it answers version 1 while version 2 is readable by number.
+struct LaggingSource;
+
+fn version(n: &str) -> crate::stores::SourceSecret {
+    crate::stores::SourceSecret {
+        name: "app/db".into(),
+        version: n.into(),
+        value: crate::secret::SecretValue::text(format!("value {n}")),
+    }
+}
+
+#[async_trait::async_trait]
+impl Source for LaggingSource {
+    async fn read(&self, _: &str) -> Result<Option<crate::stores::SourceSecret>, Failure> {
+        Ok(Some(version("1")))
+    }
+    async fn current_version(&self, _: &str) -> Result<Option<String>, Failure> {
+        Ok(Some("1".into()))
+    }
+    async fn read_version(
+        &self,
+        _: &str,
+        v: &str,
+    ) -> Result<Option<crate::stores::SourceSecret>, Failure> {
+        Ok((v == "2").then(|| version("2")))
+    }
+}
+
+/// One destination secret in memory.
+#[derive(Default)]
+struct Memory(std::sync::Mutex<Option<(String, Marks)>>);
+
+#[async_trait::async_trait]
+impl Destination for Memory {
+    async fn inspect(&self, _: &str) -> Result<DestinationState, Failure> {
+        Ok(match &*self.0.lock().unwrap() {
+            None => DestinationState::Absent,
+            Some((_, m)) => present(true, Some(m.clone()), Some(&m.source_ref)),
+        })
+    }
+    async fn write(&self, w: crate::stores::Write<'_>) -> Result<crate::stores::Written, Failure> {
+        let value = w.value.expose_text().unwrap().to_string();
+        *self.0.lock().unwrap() = Some((value, w.marks.clone()));
+        Ok(crate::stores::Written::Done)
+    }
+    async fn delete(&self, _: &str) -> Result<(), Failure> {
+        *self.0.lock().unwrap() = None;
+        Ok(())
+    }
+    fn max_value_bytes(&self) -> usize {
+        65_536
+    }
+    fn exchanges(&self) -> u64 {
+        0
+    }
+}
+
+#[tokio::test]
+async fn a_lagging_source_read_never_writes_older_than_the_change_names() {
+    let config = Config::parse(
+        "[sources.vault]\nkind = \"vault-kv\"\naddress = \"https://vault.example.com\"\n\n[identities.ci]\nkind = \"github-actions\"\n\n[destinations.dr]\nkind = \"aws-secrets-manager\"\nregion = \"eu-west-1\"\nrole_arn = \"arn:aws:iam::210987654321:role/w\"\nidentity = \"ci\"\n\n[[rules]]\nsource = \"vault\"\nmatch = \"app/**\"\ndestinations = [\"dr\"]\n",
+        "test.toml",
+    )
+    .unwrap();
+    let memory = Arc::new(Memory::default());
+    let engine = Engine::with_stores(
+        config,
+        HashMap::from([(
+            "vault".to_string(),
+            Arc::new(LaggingSource) as Arc<dyn Source>,
+        )]),
+        HashMap::from([("dr".to_string(), memory.clone() as Arc<dyn Destination>)]),
+    );
+    let change = |version: Option<&str>| SecretChange {
+        source: "vault".into(),
+        secret: "app/db".into(),
+        version: version.map(String::from),
+        kind: crate::event::ChangeKind::Upsert,
+        observed_at: std::time::SystemTime::now(),
+    };
+    let report = engine.sync(&change(Some("2"))).await;
+    assert_eq!(report.source_version.as_deref(), Some("2"), "{report:?}");
+    assert!(
+        report.error.is_none(),
+        "a replica behind the write is not a moving source: {report:?}"
+    );
+    assert_eq!(memory.0.lock().unwrap().as_ref().unwrap().0, "value 2");
+}
