@@ -2,17 +2,19 @@
 //! TCP and writes one JSON entry per line; KV v2 writes and deletes on the
 //! configured source become changes, synced in the background so that the
 //! server's audit writes are never held up (OpenBao blocks a request until its
-//! audit entry is written). The stream carries no credential: the listener binds
+//! audit entry is written; see `Queue`). The stream carries no credential: the listener binds
 //! only loopback or private addresses (checked at load) and drops connections
 //! from peers other than the configured ones. An entry only ever triggers a
 //! read of the source, never carries a value into a destination.
 
 use crate::routes::App;
+use fedsync::SecretChange;
 use fedsync::config::SourceConfig;
 use fedsync::config::{VaultAuditConfig, VaultKvConfig};
 use fedsync::triggers::vault_audit;
 use futures_util::StreamExt;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
@@ -53,7 +55,7 @@ pub async fn serve(listener: Listener, app: Arc<App>) {
         return;
     };
     let source = Arc::new(source);
-    let syncs = Arc::new(Semaphore::new(CONCURRENT_SYNCS));
+    let queue = Arc::new(Queue::new());
     loop {
         let (stream, peer) = match listener.tcp.accept().await {
             Ok(accepted) => accepted,
@@ -67,10 +69,10 @@ pub async fn serve(listener: Listener, app: Arc<App>) {
             continue;
         }
         tracing::info!(peer = %peer, "audit stream connected");
-        let (app, source, syncs) = (app.clone(), source.clone(), syncs.clone());
+        let (app, source, queue) = (app.clone(), source.clone(), queue.clone());
         let name = listener.config.source.clone();
         tokio::spawn(async move {
-            read_entries(stream, &name, &source, &app, &syncs).await;
+            read_entries(stream, &name, &source, &app, &queue).await;
             tracing::info!(peer = %peer, "audit stream closed");
         });
     }
@@ -81,7 +83,7 @@ async fn read_entries(
     name: &str,
     source: &VaultKvConfig,
     app: &Arc<App>,
-    syncs: &Arc<Semaphore>,
+    queue: &Queue,
 ) {
     let mut lines = FramedRead::new(stream, LinesCodec::new_with_max_length(MAX_LINE_BYTES));
     while let Some(line) = lines.next().await {
@@ -108,16 +110,64 @@ async fn read_entries(
             }
         };
         tracing::info!(source = %change.source, secret = %change.secret, kind = ?change.kind, "change received from the audit stream");
-        let Ok(permit) = syncs.clone().acquire_owned().await else {
-            return;
-        };
-        let app = app.clone();
-        tokio::spawn(async move {
-            let report = app.engine.sync(&change).await;
-            if report.needs_retry() {
-                tracing::warn!(secret = %change.secret, "a change from the audit stream did not reach every destination; the next change or reconcile pass retries it");
+        queue.push(app, change);
+    }
+}
+
+/// Changes waiting for a sync. Reading the stream never waits for a sync (the
+/// server blocks its requests until their audit entries are written). One
+/// secret is synced by one task at a time, so its syncs never overtake each
+/// other; changes that arrive while it runs collapse into one more sync, which
+/// reads the latest value when it starts. A burst of writes to one secret thus
+/// costs at most two syncs, and the queue holds at most one entry per secret.
+/// At most `CONCURRENT_SYNCS` secrets are synced at once.
+pub struct Queue {
+    slots: Arc<Semaphore>,
+    /// Secrets being synced, and whether a change arrived meanwhile.
+    running: Arc<Mutex<HashMap<String, bool>>>,
+}
+
+impl Queue {
+    pub fn new() -> Self {
+        Queue {
+            slots: Arc::new(Semaphore::new(CONCURRENT_SYNCS)),
+            running: Arc::default(),
+        }
+    }
+
+    fn push(&self, app: &Arc<App>, change: SecretChange) {
+        let key = format!("{}\n{}", change.source, change.secret);
+        {
+            let mut running = lock(&self.running);
+            if let Some(again) = running.get_mut(&key) {
+                *again = true;
+                tracing::debug!(secret = %change.secret, "a sync of this secret is under way; one more follows it");
+                return;
             }
-            drop(permit);
+            running.insert(key.clone(), false);
+        }
+        let (app, slots, running) = (app.clone(), self.slots.clone(), self.running.clone());
+        tokio::spawn(async move {
+            loop {
+                if let Ok(_slot) = slots.acquire().await {
+                    let report = app.engine.sync(&change).await;
+                    if report.needs_retry() {
+                        tracing::warn!(secret = %change.secret, "a change from the audit stream did not reach every destination; the next change or a reconcile pass retries it");
+                    }
+                }
+                let mut running = lock(&running);
+                match running.get_mut(&key) {
+                    Some(again) if *again => *again = false,
+                    _ => {
+                        running.remove(&key);
+                        return;
+                    }
+                }
+            }
         });
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
