@@ -1,10 +1,13 @@
 //! AWS SDK plumbing shared by the STS exchange, the Secrets Manager adapter and
-//! KMS-held signing keys: the ambient SDK configuration, timeouts, and the
-//! classification and description of SDK errors.
+//! KMS-held signing keys: the ambient SDK configuration, timeouts, the egress
+//! guard on every SDK request, and the classification and description of SDK
+//! errors.
 
 use crate::report::{Failure, FailureClass};
 use aws_config::timeout::TimeoutConfig;
-use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_secretsmanager::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_secretsmanager::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_secretsmanager::error::{BoxError, ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::http::Response;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use std::time::Duration;
@@ -25,6 +28,32 @@ pub(crate) async fn ambient_config(
         loader = loader.endpoint_url(e);
     }
     loader.load().await
+}
+
+/// The egress guard for AWS SDK clients: every request's endpoint (configured,
+/// from `AWS_ENDPOINT_URL*`, or resolved from the region) passes the same check
+/// as fedsync's own HTTP requests just before it is sent. Every SDK client
+/// fedsync builds carries it.
+#[derive(Debug)]
+pub(crate) struct EgressGuard;
+
+impl Intercept for EgressGuard {
+    fn name(&self) -> &'static str {
+        "fedsync egress guard"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let uri = context.request().uri();
+        let url = url::Url::parse(uri)
+            .map_err(|e| format!("the AWS endpoint {uri:?} is not a URL ({e})"))?;
+        crate::egress::check(&url)?;
+        Ok(())
+    }
 }
 
 /// Timeouts for every AWS call: fail fast, so retries stay inside the invocation.
@@ -90,6 +119,15 @@ impl AwsError {
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
+        // The egress guard refused the endpoint: nothing was sent, retrying cannot help.
+        if let Some(refused) = crate::egress::refusal_in(err) {
+            return AwsError {
+                code: None,
+                message: Some(refused.to_string()),
+                status: None,
+                class: FailureClass::BadInput,
+            };
+        }
         let status = err.raw_response().map(|r| r.status().as_u16());
         let (code, message) = match err {
             SdkError::ServiceError(e) => (
@@ -195,5 +233,39 @@ fn classify<E>(
         Some(429) => FailureClass::Throttled,
         Some(s) if s >= 500 => FailureClass::Unavailable,
         _ => FailureClass::BadInput,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
+
+    #[tokio::test]
+    async fn an_sdk_endpoint_the_guard_refuses_is_never_called() {
+        let config = aws_sdk_secretsmanager::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .endpoint_url("http://169.254.169.254")
+            .interceptor(EgressGuard)
+            .build();
+        let client = aws_sdk_secretsmanager::Client::from_conf(config);
+        let started = std::time::Instant::now();
+        let err = client
+            .get_secret_value()
+            .secret_id("prod/db")
+            .send()
+            .await
+            .unwrap_err();
+        let e = AwsError::from_sdk(&err);
+        assert_eq!(e.class, FailureClass::BadInput, "{e:?}");
+        assert!(
+            e.describe()
+                .starts_with("refused to call 169.254.169.254: link-local"),
+            "{}",
+            e.describe()
+        );
+        assert!(started.elapsed() < Duration::from_secs(1), "not retried");
     }
 }

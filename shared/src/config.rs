@@ -527,9 +527,10 @@ impl Rule {
 
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
-    humantime::parse_duration(&s).map_err(|e| {
+    humantime::parse_duration(&s).map_err(|_| {
         serde::de::Error::custom(format!(
-            "{s:?} is not a duration ({e}); write e.g. \"5m\" or \"1h\""
+            "{} is not a duration; write e.g. \"5m\" or \"1h\"",
+            crate::excerpt::quote(&s)
         ))
     })
 }
@@ -957,9 +958,10 @@ impl Config {
 }
 
 /// A TOML error as line, column and message: never the offending line itself,
-/// which could hold a credential pasted into the file by mistake.
+/// which could hold a credential pasted into the file by mistake, nor a value
+/// the parser quotes from it (names it quotes are cut to an excerpt).
 fn toml_problem(text: &str, e: &toml::de::Error) -> Problem {
-    let message = e.message().trim().to_string();
+    let message = crate::excerpt::serde_message(e.message());
     let Some(span) = e.span() else {
         return Problem {
             key: String::new(),
@@ -1216,26 +1218,10 @@ fn check_azure(key: &str, kv: &AzureKeyVaultConfig, report: &mut Report<'_>) {
 }
 
 /// The metadata server is plain HTTP by nature, so only its own addresses (and
-/// loopback, for emulators) are accepted.
+/// loopback, for emulators) are accepted: the egress guard's rule.
 fn check_metadata_host(host: &str, key: &str, report: &mut Report<'_>) {
-    let name = host.rsplit_once(':').map_or(host, |(h, port)| {
-        if port.bytes().all(|b| b.is_ascii_digit()) {
-            h
-        } else {
-            host
-        }
-    });
-    let allowed = ["metadata.google.internal", "169.254.169.254", "localhost"].contains(&name)
-        || name
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    if !allowed {
-        report(
-            key.into(),
-            format!(
-                "{host:?} is not the metadata server: use metadata.google.internal, 169.254.169.254, or a loopback address"
-            ),
-        );
+    if let Err(refused) = crate::egress::check_metadata_server(host) {
+        report(key.into(), format!("{host:?}: {}", refused.reason));
     }
 }
 
@@ -1255,7 +1241,8 @@ fn unknown<'a>(what: &str, name: &str, known: impl Iterator<Item = &'a String>) 
     }
 }
 
-/// Endpoints must be https, except plain http to a loopback address (emulators, tests).
+/// Endpoints must pass the egress guard: https, except plain http to a loopback
+/// address (emulators, tests), and never a link-local or metadata address.
 fn check_url(value: &str, key: &str, report: &mut Report<'_>) {
     match url::Url::parse(value) {
         Err(e) => report(key.into(), format!("{value:?} is not a URL ({e})")),
@@ -1263,30 +1250,14 @@ fn check_url(value: &str, key: &str, report: &mut Report<'_>) {
             key.into(),
             "a URL must not carry a user name or password; fedsync authenticates with federated tokens".into(),
         ),
-        Ok(u) => match u.scheme() {
-            "https" => {}
-            "http" if is_loopback(&u) => {}
-            "http" => report(
-                key.into(),
-                format!(
-                    "plain http:// is only allowed to a loopback address; use https:// for {}",
-                    u.host_str().unwrap_or("")
-                ),
-            ),
-            other => report(
-                key.into(),
-                format!("scheme {other}:// is not supported; use https://"),
-            ),
-        },
-    }
-}
-
-fn is_loopback(u: &url::Url) -> bool {
-    match u.host() {
-        Some(url::Host::Domain(d)) => d == "localhost",
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
+        Ok(u) => {
+            if let Err(refused) = crate::egress::check(&u) {
+                report(
+                    key.into(),
+                    format!("{} (host {})", refused.reason, refused.host),
+                );
+            }
+        }
     }
 }
 

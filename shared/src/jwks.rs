@@ -39,7 +39,26 @@ pub fn bearer(authorization: Option<&str>) -> Result<&str, Refused> {
 pub struct JwksVerifier {
     jwks_url: String,
     algorithms: &'static [Algorithm],
-    keys: RwLock<(JwkSet, Option<Instant>)>,
+    keys: RwLock<Keys>,
+}
+
+/// The keys last fetched, when, and why the last fetch failed (if it did).
+struct Keys {
+    set: JwkSet,
+    fetched_at: Option<Instant>,
+    failed: Option<String>,
+}
+
+impl Keys {
+    /// The refusal for a `kid` these keys do not hold: with the fetch failure, if any.
+    fn missing(&self, kid: &str) -> Refused {
+        match &self.failed {
+            Some(why) => Refused(format!(
+                "no key {kid:?}: the issuer's JWKS cannot be fetched ({why})"
+            )),
+            None => Refused(format!("no key {kid:?} in the issuer's JWKS")),
+        }
+    }
 }
 
 impl JwksVerifier {
@@ -48,7 +67,11 @@ impl JwksVerifier {
         JwksVerifier {
             jwks_url: jwks_url.to_string(),
             algorithms,
-            keys: RwLock::new((JwkSet { keys: vec![] }, None)),
+            keys: RwLock::new(Keys {
+                set: JwkSet { keys: vec![] },
+                fetched_at: None,
+                failed: None,
+            }),
         }
     }
 
@@ -100,36 +123,45 @@ impl JwksVerifier {
             set.find(kid)
                 .and_then(|jwk| DecodingKey::from_jwk(jwk).ok())
         };
+        let fresh = |keys: &Keys| keys.fetched_at.is_some_and(|at| at.elapsed() < MAX_KEY_AGE);
         {
             let keys = self.keys.read().await;
-            let fresh = keys.1.is_some_and(|at| at.elapsed() < MAX_KEY_AGE);
-            if let Some(key) = find(&keys.0).filter(|_| fresh) {
+            if let Some(key) = find(&keys.set).filter(|_| fresh(&keys)) {
                 return Ok(key);
             }
-            if keys.1.is_some_and(|at| at.elapsed() < REFETCH_AFTER) {
-                return Err(Refused(format!("no key {kid:?} in the issuer's JWKS")));
+            if keys
+                .fetched_at
+                .is_some_and(|at| at.elapsed() < REFETCH_AFTER)
+            {
+                return Err(keys.missing(kid));
             }
         }
         let mut keys = self.keys.write().await;
-        if let Some(key) =
-            find(&keys.0).filter(|_| keys.1.is_some_and(|at| at.elapsed() < MAX_KEY_AGE))
-        {
+        if let Some(key) = find(&keys.set).filter(|_| fresh(&keys)) {
             return Ok(key);
         }
-        if keys.1.is_none_or(|at| at.elapsed() >= REFETCH_AFTER) {
-            keys.1 = Some(Instant::now());
+        if keys
+            .fetched_at
+            .is_none_or(|at| at.elapsed() >= REFETCH_AFTER)
+        {
+            keys.fetched_at = Some(Instant::now());
             match self.fetch().await {
-                Ok(set) => keys.0 = set,
+                Ok(set) => {
+                    keys.set = set;
+                    keys.failed = None;
+                }
                 Err(e) => {
-                    tracing::warn!(url = %self.jwks_url, error = ?e.transport.or(e.status.map(|s| s.to_string())), "cannot fetch the JWKS")
+                    let why = e.describe();
+                    tracing::warn!(url = %self.jwks_url, error = %why, "cannot fetch the JWKS");
+                    keys.failed = Some(why);
                 }
             }
         }
-        find(&keys.0).ok_or_else(|| Refused(format!("no key {kid:?} in the issuer's JWKS")))
+        find(&keys.set).ok_or_else(|| keys.missing(kid))
     }
 
     async fn fetch(&self) -> Result<JwkSet, HttpError> {
         let response = http::client().get(&self.jwks_url).send().await?;
-        http::json(http::check(response).await?).await
+        http::json(response).await
     }
 }

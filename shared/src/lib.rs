@@ -8,7 +8,9 @@
 
 mod aws;
 pub mod config;
+pub mod egress;
 pub mod event;
+pub mod excerpt;
 pub mod exchange;
 mod google;
 pub mod http;

@@ -104,14 +104,20 @@ impl NameTemplate {
         let mut rest = template;
         while let Some(open) = rest.find(['{', '}']) {
             if rest[open..].starts_with('}') {
-                return Err(format!("unmatched '}}' in name template {template:?}"));
+                return Err(format!(
+                    "unmatched '}}' in name template {}",
+                    crate::excerpt::quote(template)
+                ));
             }
             if open > 0 {
                 parts.push(Part::Literal(rest[..open].to_string()));
             }
-            let close = rest[open..]
-                .find('}')
-                .ok_or_else(|| format!("unclosed '{{' in name template {template:?}"))?;
+            let close = rest[open..].find('}').ok_or_else(|| {
+                format!(
+                    "unclosed '{{' in name template {}",
+                    crate::excerpt::quote(template)
+                )
+            })?;
             let word = &rest[open + 1..open + close];
             let placeholder = match word {
                 "name" => Placeholder::Name,
@@ -121,8 +127,10 @@ impl NameTemplate {
                 "key" => Placeholder::Key,
                 other => {
                     return Err(format!(
-                        "unknown placeholder {{{other}}} in name template {template:?}; \
-                         known: {{name}} {{basename}} {{source}} {{destination}} {{key}}"
+                        "unknown placeholder {{{}}} in name template {}; \
+                         known: {{name}} {{basename}} {{source}} {{destination}} {{key}}",
+                        crate::excerpt::bare(other),
+                        crate::excerpt::quote(template)
                     ));
                 }
             };
@@ -264,6 +272,19 @@ mod tests {
                 .contains("unmatched")
         );
         assert!(NameTemplate::parse("").unwrap_err().contains("empty"));
+    }
+
+    #[test]
+    fn a_malformed_template_is_quoted_by_an_excerpt_only() {
+        for template in [
+            format!("{{name}}{}", "}".repeat(80)),
+            format!("{{{}}}", "n".repeat(80)),
+            format!("{}{{", "x".repeat(80)),
+        ] {
+            let e = NameTemplate::parse(&template).unwrap_err();
+            assert!(!e.contains(&template[..40]), "{e}");
+            assert!(!e.contains(&template[template.len() - 40..]), "{e}");
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use crate::config::{Config, Granularity, OnDelete, Overwrite, Rule};
 use crate::event::{ChangeKind, SecretChange};
 use crate::exchange::Caches;
-use crate::marks::Marks;
+use crate::marks::{Age, Marks};
 use crate::naming::NameVars;
 use crate::report::{Failure, FailureClass, Outcome, Report, Status};
 use crate::secret::SecretValue;
@@ -365,6 +365,7 @@ impl Engine {
         let marks = Marks {
             source_ref: Marks::source_ref(source, &current.name, target.key.as_deref()),
             source_version: current.version.clone(),
+            source_time: current.created,
         };
         let status = match (&target.name, state, value) {
             (Err(f), _, _) => Status::from(f.clone()),
@@ -413,7 +414,12 @@ impl Engine {
                             Ok(now) => state = now,
                             Err(f) => return Status::from(f),
                         },
-                        Err(f) => return Status::from(f),
+                        // Some services echo the request in their errors: the
+                        // value never reaches a report or a log.
+                        Err(mut f) => {
+                            f.message = value.scrub(&f.message);
+                            return Status::from(f);
+                        }
                     }
                 }
             }
@@ -568,13 +574,30 @@ fn decide(state: &DestinationState, wanted: &Marks, overwrite: Overwrite) -> Dec
     match state {
         DestinationState::Absent => Decision::Write,
         // fedsync's own copy, deleted when its source was: the source is back, so is the copy.
-        DestinationState::PendingDeletion { source_ref: Some(r), .. } if *r == wanted.source_ref => Decision::Write,
+        DestinationState::PendingDeletion {
+            source_ref: Some(r),
+            ..
+        } if *r == wanted.source_ref => Decision::Write,
         DestinationState::PendingDeletion { recover: true, .. } => Decision::Write,
         DestinationState::PendingDeletion { .. } => Decision::Fail(Failure::new(
             FailureClass::Conflict,
             "the name is held by a secret scheduled for deletion: restore it, or delete it for good, then retry",
         )),
-        DestinationState::Present { marks: Some(m), .. } if m == wanted => Decision::Unchanged,
+        DestinationState::Present { marks: Some(m), .. } => match m.age(wanted) {
+            Age::Same => Decision::Unchanged,
+            Age::Newer => Decision::Skip(format!(
+                "the destination already holds a newer source version ({}); an older one never replaces it",
+                m.source_version
+            )),
+            Age::Older | Age::Unknown => decide_present(state, wanted, overwrite),
+        },
+        DestinationState::Present { .. } => decide_present(state, wanted, overwrite),
+    }
+}
+
+/// A present secret that does not hold a newer version of the source than `wanted`.
+fn decide_present(state: &DestinationState, wanted: &Marks, overwrite: Overwrite) -> Decision {
+    match state {
         DestinationState::Present { .. } if overwrite == Overwrite::IfAbsent => {
             Decision::Skip("the secret exists and overwrite = \"if-absent\"".into())
         }
@@ -592,7 +615,7 @@ fn decide(state: &DestinationState, wanted: &Marks, overwrite: Overwrite) -> Dec
                 ),
             ))
         }
-        DestinationState::Present { .. } => Decision::Write,
+        _ => Decision::Write,
     }
 }
 
@@ -611,12 +634,14 @@ fn split_keys(value: &SecretValue) -> Result<BTreeMap<String, SecretValue>, Fail
         .map(|(k, v)| {
             let value = match v {
                 serde_json::Value::String(s) => SecretValue::text(s),
-                other => SecretValue::text(other.to_string()),
+                other => SecretValue::text(crate::secret::SecretBody(other).to_string()),
             };
             (k, value)
         })
         .collect())
 }
 
+#[cfg(test)]
+mod echoes;
 #[cfg(test)]
 mod tests;

@@ -120,11 +120,7 @@ impl VaultClient {
         let jwt = identity.token(audience).await?;
         let url = format!("{}auth/{auth_mount}/login", self.base);
         let body = serde_json::json!({"role": role, "jwt": jwt.expose()});
-        let sent = http::client().post(url).json(&body).send().await;
-        let answer = match sent {
-            Ok(r) => http::check(r).await,
-            Err(e) => Err(HttpError::from(e)),
-        };
+        let answer = http::client().post(url).json(&body).send().await;
         let explain = |e: &HttpError| {
             let mut f = failure(e, format_args!("Vault JWT login as role {role:?}"));
             // Vault answers a refused login with 400: a trust problem, not bad input.

@@ -1,9 +1,11 @@
-//! AWS Lambda entry point: Secrets Manager changes delivered by EventBridge.
-//! It only translates: the event goes to the engine, the report comes back, and
-//! a destination that failed in a retryable way makes the invocation fail so
-//! that Lambda retries it and finally dead-letters it.
+//! AWS Lambda entry point: Secrets Manager changes delivered by EventBridge,
+//! either directly (one event) or through an SQS FIFO queue (a batch of them).
+//! It only translates: the event goes to the engine, the report comes back. A
+//! single event that a destination failed in a retryable way makes the
+//! invocation fail, so that Lambda retries it and finally dead-letters it; a
+//! batch answers with the records SQS must deliver again.
 
-use fedsync::triggers::{Handled, eventbridge};
+use fedsync::triggers::{eventbridge, sqs};
 use fedsync::{Config, Engine};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
@@ -26,38 +28,15 @@ async fn main() -> Result<(), Error> {
     .await
 }
 
-/// Handles one event: the report on success, an error when Lambda should retry.
+/// Handles one invocation: the partial batch response for an SQS batch; for a
+/// single event, the report on success, an error when Lambda should retry.
 async fn handler(engine: &Engine, event: Value) -> Result<Value, Error> {
+    if sqs::is_batch(&event) {
+        return Ok(serde_json::to_value(sqs::handle(engine, &event).await)?);
+    }
     let handled = eventbridge::handle(engine, &event).await;
-    if handled.needs_retry() {
-        return Err(retry_error(&handled).into());
+    if let Some(reason) = handled.retry_reason() {
+        return Err(reason.into());
     }
     Ok(handled.to_json())
-}
-
-/// Names each destination that failed in a retryable way, and why.
-fn retry_error(handled: &Handled) -> String {
-    let Handled::Synced(report) = handled else {
-        return "retry".into();
-    };
-    let mut failed: Vec<String> = report
-        .outcomes
-        .iter()
-        .filter_map(|o| match &o.status {
-            fedsync::report::Status::Failed {
-                retryable: true,
-                message,
-                ..
-            } => Some(format!("{}: {message}", o.destination)),
-            _ => None,
-        })
-        .collect();
-    if let Some(e) = report.error.as_ref().filter(|e| e.is_retryable()) {
-        failed.insert(0, format!("source: {}", e.message));
-    }
-    format!(
-        "sync of {} needs a retry; {}",
-        report.secret,
-        failed.join("; ")
-    )
 }

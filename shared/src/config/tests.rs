@@ -130,6 +130,56 @@ fn plain_http_is_only_for_loopback() {
 }
 
 #[test]
+fn link_local_and_metadata_endpoints_are_refused_at_load() {
+    for (url, why) in [
+        ("http://169.254.169.254/latest", "link-local"),
+        ("https://[fe80::1]:8443", "link-local"),
+        ("https://metadata.google.internal", "metadata"),
+        ("https://100.100.100.200", "metadata"),
+    ] {
+        let p = problems(&with(
+            r#"identity = "deploy""#,
+            &format!("identity = \"deploy\"\nsts_endpoint = \"{url}\""),
+        ));
+        assert_eq!(p.len(), 1, "{url}: {p:?}");
+        assert!(
+            p[0].starts_with("destinations.aws-dr.sts_endpoint: ") && p[0].contains(why),
+            "{p:?}"
+        );
+    }
+}
+
+#[test]
+fn a_metadata_host_must_be_the_metadata_server() {
+    let source = |host: &str| {
+        with(
+            "[sources.main]\nkind = \"aws-secrets-manager\"\nregion = \"us-east-1\"",
+            &format!(
+                "[sources.main]\nkind = \"gcp-secret-manager\"\nproject = \"p\"\nmetadata_host = \"{host}\""
+            ),
+        )
+    };
+    for ok in [
+        "metadata.google.internal",
+        "169.254.169.254",
+        "127.0.0.1:8080",
+    ] {
+        assert!(
+            problems(&source(ok)).is_empty(),
+            "{ok}: {:?}",
+            problems(&source(ok))
+        );
+    }
+    let p = problems(&source("evil.example.com"));
+    assert!(
+        p.iter()
+            .any(|p| p.starts_with("sources.main.metadata_host: ")
+                && p.contains("not a metadata server")),
+        "{p:?}"
+    );
+}
+
+#[test]
 fn inline_credentials_are_refused_wherever_they_are() {
     let p = problems(&with(
         r#"key = "env:FEDSYNC_SIGNING_KEY""#,
@@ -454,4 +504,27 @@ fn the_audit_listener_stays_on_private_addresses_and_names_a_vault_source() {
             "triggers.vault_audit.source: unknown vault-kv source \"main\"; defined: vault",
         ]
     );
+}
+
+#[test]
+fn a_value_pasted_in_the_wrong_place_is_never_repeated() {
+    let pasted = "pasted-secret-0123456789-abcdefghijklmnopqrstuvwxyz";
+    for text in [
+        with(r#"ttl = "5m""#, &format!("ttl = \"{pasted}\"")),
+        with(r#"kind = "file""#, &format!("kind = \"{pasted}\"")),
+        with(r#"ttl = "5m""#, &format!("ttl = \"5m\"\n{pasted:?} = 1")),
+        with(
+            r#"region = "us-east-1""#,
+            &format!("region = [\"{pasted}\"]"),
+        ),
+        format!(
+            "{GOOD}\n[sources.x]\nkind = \"aws-secrets-manager\"\nregion = {{ r = \"{pasted}\" }}\n"
+        ),
+        format!(
+            "{GOOD}\n[[rules]]\nsource = \"main\"\nmatch = \"*\"\ndestinations = \"{pasted}\"\n"
+        ),
+    ] {
+        let shown = Config::parse(&text, "t").unwrap_err().to_string();
+        assert!(!shown.contains(&pasted[..40]), "{shown}");
+    }
 }

@@ -2,7 +2,7 @@
 //! into temporary role credentials. Refusals are explained in the user's terms.
 
 use super::{CacheKey, CacheSlot, CredentialCache, Expiring};
-use crate::aws::{AwsError, timeouts};
+use crate::aws::{AwsError, EgressGuard, timeouts};
 use crate::config::AwsDestinationConfig;
 use crate::identity::{IdentityToken, TokenSource};
 use crate::report::{Failure, FailureClass};
@@ -56,7 +56,8 @@ impl AwsExchange {
         let mut sts = aws_sdk_sts::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(config.region.clone()))
-            .timeout_config(timeouts());
+            .timeout_config(timeouts())
+            .interceptor(EgressGuard);
         if let Some(endpoint) = &config.sts_endpoint {
             sts = sts.endpoint_url(endpoint);
         }

@@ -127,10 +127,7 @@ impl EntraExchange {
             ),
             ("client_assertion", assertion.expose()),
         ];
-        let answer = match http::client().post(url).form(&form).send().await {
-            Ok(r) => http::check(r).await,
-            Err(e) => Err(HttpError::from(e)),
-        };
+        let answer = http::client().post(url).form(&form).send().await;
         let response = answer.map_err(|e| self.explain(&e, &assertion))?;
         let token: TokenResponse = http::json(response)
             .await

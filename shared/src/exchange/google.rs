@@ -120,10 +120,7 @@ impl GoogleExchange {
             "{}/v1/token",
             self.federation.sts_endpoint.trim_end_matches('/')
         );
-        let answer = match http::client().post(url).form(&form).send().await {
-            Ok(r) => http::check(r).await,
-            Err(e) => Err(HttpError::from(e)),
-        };
+        let answer = http::client().post(url).form(&form).send().await;
         let response = answer.map_err(|e| self.explain_sts(&e, subject))?;
         let token: StsToken = http::json(response)
             .await
@@ -148,16 +145,12 @@ impl GoogleExchange {
                 .trim_end_matches('/')
         );
         let body = serde_json::json!({"scope": [CLOUD_PLATFORM], "lifetime": "3600s"});
-        let sent = http::client()
+        let answer = http::client()
             .post(url)
             .bearer_auth(federated.expose())
             .json(&body)
             .send()
             .await;
-        let answer = match sent {
-            Ok(r) => http::check(r).await,
-            Err(e) => Err(HttpError::from(e)),
-        };
         let explain = |e: &HttpError| self.explain_impersonation(e, account, subject);
         let response = answer.map_err(|e| explain(&e))?;
         let token: ImpersonatedToken = http::json(response).await.map_err(|e| explain(&e))?;

@@ -4,7 +4,7 @@
 //! AWS workload reaches Google and Azure with no issuer of its own.
 
 use super::{IdentityToken, TokenSource};
-use crate::aws::{AwsError, ambient_config};
+use crate::aws::{AwsError, EgressGuard, ambient_config};
 use crate::config::AwsOutboundConfig;
 use crate::report::{Failure, FailureClass};
 use aws_sdk_sts::types::Tag;
@@ -32,7 +32,8 @@ impl AwsOutbound {
             .sts
             .get_or_init(|| async {
                 let sdk = ambient_config(self.config.region.as_deref(), None).await;
-                aws_sdk_sts::Client::new(&sdk)
+                let config = aws_sdk_sts::config::Builder::from(&sdk).interceptor(EgressGuard);
+                aws_sdk_sts::Client::from_conf(config.build())
             })
             .await;
         if client.config().region().is_none() {

@@ -14,9 +14,11 @@ pub const HOST_ENV: &str = "GCE_METADATA_HOST";
 const DEFAULT_HOST: &str = "metadata.google.internal";
 const ACCOUNT: &str = "computeMetadata/v1/instance/service-accounts/default";
 
-/// The metadata server at `host[:port]`.
+/// The metadata server at `host[:port]`: the one metadata service the egress
+/// guard lets fedsync call.
 #[derive(Debug, Clone)]
 pub struct MetadataServer {
+    host: String,
     base: String,
 }
 
@@ -31,29 +33,24 @@ impl MetadataServer {
     pub fn new(host: Option<&str>) -> Self {
         let host = host
             .map(str::to_string)
-            .or_else(|| std::env::var(HOST_ENV).ok());
+            .or_else(|| std::env::var(HOST_ENV).ok())
+            .unwrap_or_else(|| DEFAULT_HOST.into());
         MetadataServer {
-            base: format!(
-                "http://{}/{ACCOUNT}",
-                host.as_deref().unwrap_or(DEFAULT_HOST)
-            ),
+            base: format!("http://{host}/{ACCOUNT}"),
+            host,
         }
     }
 
     async fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<reqwest::Response, Failure> {
         let sent = http::client()
             .get(format!("{}/{path}", self.base))
+            .metadata_server(&self.host)
             .header("Metadata-Flavor", "Google")
             .query(query)
             .send()
-            .await
-            .map_err(HttpError::from);
-        let checked = match sent {
-            Ok(r) => http::check(r).await,
-            Err(e) => Err(e),
-        };
+            .await;
         // Transport failures stay retryable: a lost change is worse than a retry.
-        checked.map_err(|e| {
+        sent.map_err(|e| {
             http::failure(
                 &e,
                 format_args!("the metadata server ({}) refused {path}", self.base),

@@ -4,7 +4,7 @@
 //! the key's ARN, and the SDK's endpoint settings (`AWS_ENDPOINT_URL_KMS`).
 
 use super::jose::{P256_COORDINATE, PublicJwk, ecdsa_der_to_jws};
-use crate::aws::{AwsError, ambient_config};
+use crate::aws::{AwsError, EgressGuard, ambient_config};
 use crate::report::{Failure, FailureClass};
 use aws_sdk_kms::Client;
 use aws_sdk_kms::primitives::Blob;
@@ -76,7 +76,11 @@ impl KmsKey {
 
     async fn client(&self) -> &Client {
         self.client
-            .get_or_init(|| async { Client::new(&ambient_config(Some(&self.region), None).await) })
+            .get_or_init(|| async {
+                let sdk = ambient_config(Some(&self.region), None).await;
+                let config = aws_sdk_kms::config::Builder::from(&sdk).interceptor(EgressGuard);
+                Client::from_conf(config.build())
+            })
             .await
     }
 

@@ -5,7 +5,7 @@
 //! version, and the version that holds `AWSCURRENT` tells whether the marks hold.
 
 use super::{Destination, DestinationState, Source, SourceSecret, Write, Written};
-use crate::aws::{AwsError, timeouts};
+use crate::aws::{AwsError, EgressGuard, timeouts};
 use crate::exchange::aws::{AwsExchange, CachedRoleCredentials};
 use crate::marks::{MANAGER, Marks};
 use crate::naming::NameRules;
@@ -57,8 +57,10 @@ pub struct AwsSmSource {
 impl AwsSmSource {
     /// A source using the host's credentials (Lambda role, instance profile, env).
     pub async fn new(region: Option<&str>, endpoint: Option<&str>) -> Self {
+        let sdk = crate::aws::ambient_config(region, endpoint).await;
+        let config = aws_sdk_secretsmanager::config::Builder::from(&sdk).interceptor(EgressGuard);
         AwsSmSource {
-            client: Client::new(&crate::aws::ambient_config(region, endpoint).await),
+            client: Client::from_conf(config.build()),
         }
     }
 }
@@ -106,6 +108,11 @@ impl Source for AwsSmSource {
         Ok(Some(SourceSecret {
             name: out.name.ok_or_else(|| missing("Name"))?,
             version: out.version_id.ok_or_else(|| missing("VersionId"))?,
+            // Not the version's creation time: moving AWSCURRENT back to an
+            // earlier version (a rollback) is a newer change of an older version.
+            // Per-secret order on AWS comes from the FIFO queue and the
+            // confirming read after each write.
+            created: None,
             value,
         }))
     }
@@ -184,6 +191,7 @@ impl AwsSmDestination {
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(config.region.clone()))
             .timeout_config(timeouts())
+            .interceptor(EgressGuard)
             // fedsync's cache decides when to exchange; the SDK asks it on every call.
             .identity_cache(aws_sdk_secretsmanager::config::IdentityCache::no_cache())
             .credentials_provider(CachedRoleCredentials(exchange.clone()));
@@ -250,7 +258,7 @@ impl AwsSmDestination {
         let mut tags: Vec<Tag> = write.tags.iter().map(|(k, v)| tag(k, v)).collect();
         tags.push(tag(TAG_MANAGED_BY, MANAGER));
         tags.push(tag(TAG_SOURCE, &write.marks.source_ref));
-        tags.push(tag(TAG_SOURCE_VERSION, &write.marks.source_version));
+        tags.push(tag(TAG_SOURCE_VERSION, &write.marks.version_mark()));
         tags
     }
 
@@ -401,11 +409,8 @@ impl Destination for AwsSmDestination {
         // them: a write whose tags landed but whose value did not is redone.
         let current = current_version(out.version_ids_to_stages());
         let marks = match (&source_ref, tag(TAG_SOURCE_VERSION)) {
-            (Some(source_ref), Some(source_version)) => {
-                let marks = Marks {
-                    source_ref: source_ref.clone(),
-                    source_version,
-                };
+            (Some(source_ref), Some(version_mark)) => {
+                let marks = Marks::read(source_ref.clone(), &version_mark);
                 (current == Some(self.request_token(name, &marks).as_str())).then_some(marks)
             }
             _ => None,

@@ -11,7 +11,7 @@ use crate::http::{self, BearerError, HttpError};
 use crate::marks::{MANAGER, Marks};
 use crate::naming::NameRules;
 use crate::report::{Failure, FailureClass};
-use crate::secret::SecretValue;
+use crate::secret::{SecretBody, SecretValue};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use reqwest::Method;
@@ -127,6 +127,13 @@ struct Bundle {
     content_type: Option<String>,
     #[serde(default)]
     tags: BTreeMap<String, String>,
+    attributes: Option<Attributes>,
+}
+
+#[derive(Deserialize)]
+struct Attributes {
+    /// Unix seconds.
+    created: Option<u64>,
 }
 
 impl Bundle {
@@ -218,9 +225,11 @@ impl Source for AzureKvSource {
         } else {
             SecretValue::text(text)
         };
+        let created = bundle.attributes.as_ref().and_then(|a| a.created);
         Ok(Some(SourceSecret {
             name: secret.to_string(),
             version,
+            created: created.map(|s| s * 1000),
             value,
         }))
     }
@@ -251,10 +260,7 @@ impl AzureKvDestination {
         let managed = tags.get(TAG_MANAGED_BY).map(String::as_str) == Some(MANAGER);
         let source_ref = tags.get(TAG_SOURCE).cloned().filter(|_| managed);
         let marks = match (&source_ref, tags.get(TAG_SOURCE_VERSION)) {
-            (Some(r), Some(v)) => Some(Marks {
-                source_ref: r.clone(),
-                source_version: v.clone(),
-            }),
+            (Some(r), Some(v)) => Some(Marks::read(r.clone(), v)),
             _ => None,
         };
         (managed, source_ref, marks)
@@ -356,10 +362,7 @@ impl Destination for AzureKvDestination {
         let mut tags = write.tags.clone();
         tags.insert(TAG_MANAGED_BY.into(), MANAGER.into());
         tags.insert(TAG_SOURCE.into(), write.marks.source_ref.clone());
-        tags.insert(
-            TAG_SOURCE_VERSION.into(),
-            write.marks.source_version.clone(),
-        );
+        tags.insert(TAG_SOURCE_VERSION.into(), write.marks.version_mark());
         let (value, content_type) = match write.value.expose_text() {
             Some(text) => (text.to_string(), "text/plain"),
             None => (
@@ -367,10 +370,17 @@ impl Destination for AzureKvDestination {
                 BINARY_CONTENT_TYPE,
             ),
         };
-        let body = json!({"value": value, "contentType": content_type, "tags": tags});
+        // The value moves into the body, which is wiped once sent.
+        let mut body = json!({"contentType": content_type, "tags": tags});
+        body["value"] = Value::String(value);
+        let body = SecretBody(body);
         match self
             .vault
-            .call(Method::PUT, &format!("secrets/{}", write.name), Some(&body))
+            .call(
+                Method::PUT,
+                &format!("secrets/{}", write.name),
+                Some(&*body),
+            )
             .await
         {
             Ok(_) => Ok(Written::Done),

@@ -13,7 +13,7 @@ use crate::http::{self, BearerError};
 use crate::marks::{MANAGER, Marks};
 use crate::naming::NameRules;
 use crate::report::{Failure, FailureClass};
-use crate::secret::SecretValue;
+use crate::secret::{SecretBody, SecretValue};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use reqwest::Method;
@@ -21,6 +21,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
+use zeroize::Zeroize;
 
 /// Secret ids: letters, digits, `-` and `_`, at most 255.
 pub const NAME_RULES: NameRules = NameRules {
@@ -112,10 +113,10 @@ impl Project {
             )
             .await
         {
-            Ok(a) => {
-                let data = BASE64
-                    .decode(&a.payload.data)
-                    .map_err(|_| corrupt(secret, "is not base64"))?;
+            Ok(mut a) => {
+                let data = BASE64.decode(&a.payload.data);
+                a.payload.data.zeroize();
+                let data = data.map_err(|_| corrupt(secret, "is not base64"))?;
                 if let Some(expected) = a.payload.data_crc32c.as_ref().and_then(Crc::value)
                     && u64::from(crc32c::crc32c(&data)) != expected
                 {
@@ -262,6 +263,7 @@ impl Source for GcpSmSource {
         Ok(Some(SourceSecret {
             name: id.to_string(),
             version: number.to_string(),
+            created: None,
             value,
         }))
     }
@@ -349,17 +351,17 @@ impl GcpSmDestination {
             annotations.insert(annotation_key(k), v.clone());
         }
         annotations.insert(ANNOTATION_SOURCE.into(), write.marks.source_ref.clone());
-        annotations.insert(
-            ANNOTATION_SOURCE_VERSION.into(),
-            write.marks.source_version.clone(),
-        );
+        annotations.insert(ANNOTATION_SOURCE_VERSION.into(), write.marks.version_mark());
         annotations.insert(ANNOTATION_VERSION.into(), version.to_string());
         annotations
     }
 
-    fn payload(value: &SecretValue) -> Value {
+    /// The `addVersion` body; the encoded value moves into it, and is wiped with it.
+    fn payload(value: &SecretValue) -> SecretBody {
         let data = value.expose_bytes();
-        json!({"payload": {"data": BASE64.encode(data), "dataCrc32c": crc32c::crc32c(data).to_string()}})
+        let mut body = json!({"payload": {"dataCrc32c": crc32c::crc32c(data).to_string()}});
+        body["payload"]["data"] = Value::String(BASE64.encode(data));
+        SecretBody(body)
     }
 
     async fn create(&self, write: &Write<'_>) -> Result<Written, Failure> {
@@ -388,7 +390,7 @@ impl GcpSmDestination {
             .call_json(
                 Method::POST,
                 &format!("secrets/{}:addVersion", write.name),
-                Some(&Self::payload(write.value)),
+                Some(&*Self::payload(write.value)),
             )
             .await
             .map_err(|e| {
@@ -442,7 +444,7 @@ impl GcpSmDestination {
             DestinationState::Present { managed: true, marks: None, source_ref: Some(r) } if *r == write.marks.source_ref);
         if unverified
             && let Ok(Some((number, data))) = self.project.access_latest(write.name).await
-            && data == write.value.expose_bytes()
+            && zeroize::Zeroizing::new(data).as_slice() == write.value.expose_bytes()
         {
             return self
                 .patch_marks(write, &seen, number)
@@ -456,7 +458,7 @@ impl GcpSmDestination {
         let body = Self::payload(write.value);
         let added: VersionMeta = self
             .project
-            .call_json(Method::POST, &path, Some(&body))
+            .call_json(Method::POST, &path, Some(&*body))
             .await
             .map_err(|e| e.into_failure(format_args!("adding a version to {:?}", write.name)))?;
         self.patch_marks(write, &seen, added.number()).await?;
@@ -526,10 +528,9 @@ impl Destination for GcpSmDestination {
             .get(ANNOTATION_VERSION)
             .and_then(|v| v.parse::<u64>().ok());
         let marks = match (&source_ref, meta.annotations.get(ANNOTATION_SOURCE_VERSION)) {
-            (Some(r), Some(v)) if held.is_some() && held == latest => Some(Marks {
-                source_ref: r.clone(),
-                source_version: v.clone(),
-            }),
+            (Some(r), Some(v)) if held.is_some() && held == latest => {
+                Some(Marks::read(r.clone(), v))
+            }
             _ => None,
         };
         self.remember(name, meta);

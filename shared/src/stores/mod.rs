@@ -25,6 +25,9 @@ pub struct SourceSecret {
     pub name: String,
     /// The store's version id of this value.
     pub version: String,
+    /// When the store created this version (Unix milliseconds), for stores whose
+    /// version ids do not order themselves; `None` for numbered versions.
+    pub created: Option<u64>,
     pub value: SecretValue,
 }
 

@@ -80,6 +80,7 @@ impl VaultKvSource {
         Ok(Some(SourceSecret {
             name: secret.to_string(),
             version: read.data.metadata.version.to_string(),
+            created: None,
             value: SecretValue::text(value),
         }))
     }

@@ -6,6 +6,7 @@ fn marks(source_ref: &str, version: &str) -> Marks {
     Marks {
         source_ref: source_ref.into(),
         source_version: version.into(),
+        source_time: None,
     }
 }
 
@@ -149,6 +150,7 @@ fn version(n: &str) -> crate::stores::SourceSecret {
     crate::stores::SourceSecret {
         name: "app/db".into(),
         version: n.into(),
+        created: None,
         value: crate::secret::SecretValue::text(format!("value {n}")),
     }
 }
@@ -229,4 +231,36 @@ async fn a_lagging_source_read_never_writes_older_than_the_change_names() {
         "a replica behind the write is not a moving source: {report:?}"
     );
     assert_eq!(memory.0.lock().unwrap().as_ref().unwrap().0, "value 2");
+}
+
+#[test]
+fn a_newer_source_version_held_is_never_replaced_by_an_older_one() {
+    let held = present(true, Some(marks("s:a", "7")), Some("s:a"));
+    assert!(
+        matches!(decide(&held, &marks("s:a", "6"), Overwrite::Always), Decision::Skip(r) if r.contains("newer source version (7)"))
+    );
+    assert_eq!(
+        decide(&held, &marks("s:a", "8"), Overwrite::Managed),
+        Decision::Write
+    );
+    // Versions that do not order themselves are ordered by their creation time.
+    let timed = |version: &str, time: u64| Marks {
+        source_time: Some(time),
+        ..marks("s:a", version)
+    };
+    let held = present(true, Some(timed("f00d", 2_000)), Some("s:a"));
+    assert!(matches!(
+        decide(&held, &timed("beef", 1_000), Overwrite::Managed),
+        Decision::Skip(_)
+    ));
+    assert_eq!(
+        decide(&held, &timed("cafe", 3_000), Overwrite::Managed),
+        Decision::Write
+    );
+    // Another source's copy is a collision, whatever its version.
+    let other = present(true, Some(marks("s:b", "9")), Some("s:b"));
+    assert!(matches!(
+        decide(&other, &marks("s:a", "1"), Overwrite::Managed),
+        Decision::Fail(_)
+    ));
 }

@@ -189,7 +189,8 @@ fn change(event: &Value, config: &Config) -> Result<Option<SecretChange>, Failur
         .unwrap_or_default();
     let source = source_for(config, vault).ok_or_else(|| {
         malformed(format!(
-            "no azure-key-vault source in the configuration reads vault {vault:?}"
+            "no azure-key-vault source in the configuration reads vault {}",
+            crate::excerpt::quote(vault)
         ))
     })?;
     let time = event
@@ -338,5 +339,23 @@ mod tests {
                 .message
                 .contains("not JSON")
         );
+    }
+
+    #[test]
+    fn an_unknown_vault_is_named_by_an_excerpt() {
+        let mut event = new_version("eventType");
+        event["data"]["VaultName"] = "v".repeat(100).into();
+        let Delivery::Events(events) =
+            parse(serde_json::json!([event]).to_string().as_bytes(), &config()).unwrap()
+        else {
+            panic!()
+        };
+        let err = events[0].as_ref().unwrap_err();
+        assert!(
+            err.message.contains(&format!("\"{}\"…", "v".repeat(32))),
+            "{}",
+            err.message
+        );
+        assert!(!err.message.contains(&"v".repeat(33)), "{}", err.message);
     }
 }

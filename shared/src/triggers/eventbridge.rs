@@ -18,8 +18,12 @@ const LABEL_UPDATED: &str = "Secret Label Updated";
 
 /// Parses one EventBridge event. `Ok(None)`: not a change fedsync acts on.
 pub fn parse(event: &Value, config: &Config) -> Result<Option<SecretChange>, Failure> {
-    let event: EventBridgeEvent<Value> = serde_json::from_value(event.clone())
-        .map_err(|e| malformed(format!("not an EventBridge event ({e})")))?;
+    let event: EventBridgeEvent<Value> = serde_json::from_value(event.clone()).map_err(|e| {
+        malformed(format!(
+            "not an EventBridge event ({})",
+            crate::excerpt::serde_message(&e.to_string())
+        ))
+    })?;
     if event.source != SOURCE {
         tracing::info!(source = %event.source, detail_type = %event.detail_type, "ignoring an event that is not from Secrets Manager");
         return Ok(None);
@@ -106,12 +110,16 @@ pub fn parse(event: &Value, config: &Config) -> Result<Option<SecretChange>, Fai
             return Ok(None);
         }
     };
+    // An empty name (`"secretId": ""`, or an ARN of a nameless secret) is no secret.
+    if secret.is_empty() {
+        return Err(malformed("the event names an empty secret"));
+    }
 
     let region = event.region.as_deref();
     let source = source_for(config, region).ok_or_else(|| {
         malformed(format!(
-            "no aws-secrets-manager source in the configuration covers region {:?}",
-            region.unwrap_or("(none)")
+            "no aws-secrets-manager source in the configuration covers region {}",
+            region.map_or_else(|| "(none)".into(), crate::excerpt::quote)
         ))
     })?;
     Ok(Some(SecretChange {

@@ -7,6 +7,7 @@ pub mod eventbridge;
 mod kv_v2;
 pub mod notify;
 pub mod pubsub;
+pub mod sqs;
 pub mod vault_audit;
 pub mod vault_events;
 
@@ -35,6 +36,37 @@ impl Handled {
     /// Whether the platform should deliver the event again.
     pub fn needs_retry(&self) -> bool {
         matches!(self, Handled::Synced(r) if r.needs_retry())
+    }
+
+    /// Why the platform should deliver the event again, naming each destination
+    /// (or the source) that failed in a retryable way; `None` when it should not.
+    pub fn retry_reason(&self) -> Option<String> {
+        let Handled::Synced(report) = self else {
+            return None;
+        };
+        if !report.needs_retry() {
+            return None;
+        }
+        let mut failed: Vec<String> = report
+            .outcomes
+            .iter()
+            .filter_map(|o| match &o.status {
+                crate::report::Status::Failed {
+                    retryable: true,
+                    message,
+                    ..
+                } => Some(format!("{}: {message}", o.destination)),
+                _ => None,
+            })
+            .collect();
+        if let Some(e) = report.error.as_ref().filter(|e| e.is_retryable()) {
+            failed.insert(0, format!("source: {}", e.message));
+        }
+        Some(format!(
+            "sync of {} needs a retry; {}",
+            report.secret,
+            failed.join("; ")
+        ))
     }
 
     /// The machine-readable answer (no secret value can be in it).

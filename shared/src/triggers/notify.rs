@@ -173,7 +173,12 @@ impl NotifyAuth {
             .issuers
             .iter()
             .find(|i| i.trust.issuer == iss)
-            .ok_or_else(|| Refused(format!("issuer {iss:?} is not trusted")))?;
+            .ok_or_else(|| {
+                Refused(format!(
+                    "issuer {} is not trusted",
+                    crate::excerpt::quote(iss)
+                ))
+            })?;
         let verifier = issuer
             .verifier
             .get_or_try_init(|| async {
@@ -181,15 +186,8 @@ impl NotifyAuth {
                     "{}/.well-known/openid-configuration",
                     iss.trim_end_matches('/')
                 );
-                let response = http::client()
-                    .get(url)
-                    .send()
-                    .await
-                    .map_err(http::HttpError::from);
-                let discovery: Discovery = match response {
-                    Ok(r) => http::json(http::check(r).await?).await?,
-                    Err(e) => return Err(e),
-                };
+                let response = http::client().get(url).send().await?;
+                let discovery: Discovery = http::json(response).await?;
                 Ok(JwksVerifier::new(
                     &discovery.jwks_uri,
                     &[Algorithm::RS256, Algorithm::ES256],
@@ -212,7 +210,8 @@ impl NotifyAuth {
         let sub = claims.sub.unwrap_or_default();
         if !issuer.trust.subjects.contains(&sub) {
             return Err(Refused(format!(
-                "subject {sub:?} is not allowed to send notices"
+                "subject {} is not allowed to send notices",
+                crate::excerpt::quote(&sub)
             )));
         }
         Ok(())
@@ -233,11 +232,14 @@ pub fn parse(body: &[u8], config: &Config) -> Result<SecretChange, Failure> {
     let notice: Notice = serde_json::from_slice(body).map_err(|e| {
         malformed(format!(
             "expected {{\"source\", \"secret\", \"version\"?, \"kind\"?}} ({})",
-            e.to_string().split(" at line").next().unwrap_or("")
+            crate::excerpt::serde_message(&e.to_string())
         ))
     })?;
     if !config.sources.contains_key(&notice.source) {
-        return Err(malformed(format!("unknown source {:?}", notice.source)));
+        return Err(malformed(format!(
+            "unknown source {}",
+            crate::excerpt::quote(&notice.source)
+        )));
     }
     if notice.secret.is_empty() {
         return Err(malformed("\"secret\" is empty"));
@@ -247,7 +249,8 @@ pub fn parse(body: &[u8], config: &Config) -> Result<SecretChange, Failure> {
         Some("delete") => ChangeKind::Delete,
         Some(other) => {
             return Err(malformed(format!(
-                "kind {other:?} is neither \"upsert\" nor \"delete\""
+                "kind {} is neither \"upsert\" nor \"delete\"",
+                crate::excerpt::quote(other)
             )));
         }
     };
@@ -335,5 +338,21 @@ mod tests {
             .is_err()
         );
         assert!(a.verify(None, None, None, body).await.is_err());
+    }
+
+    #[test]
+    fn refusals_never_repeat_a_value_of_the_notice() {
+        let config =
+            Config::parse("[sources.main]\nkind = \"aws-secrets-manager\"\n", "t").unwrap();
+        let pasted = "pasted-secret-0123456789-abcdefghijklmnopqrstuvwxyz";
+        for body in [
+            serde_json::json!(pasted),
+            serde_json::json!({"source": pasted, "secret": "s"}),
+            serde_json::json!({"source": "main", "secret": "s", "kind": pasted}),
+            serde_json::json!({"source": "main", "secret": "s", pasted: 1}),
+        ] {
+            let err = parse(body.to_string().as_bytes(), &config).unwrap_err();
+            assert!(!err.message.contains(&pasted[..40]), "{}", err.message);
+        }
     }
 }

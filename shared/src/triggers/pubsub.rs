@@ -72,7 +72,7 @@ pub fn parse(body: &[u8], config: &Config) -> Result<Option<SecretChange>, Failu
     let push: Push = serde_json::from_slice(body).map_err(|e| {
         malformed(format!(
             "not a Pub/Sub push request ({})",
-            e.to_string().split(" at line").next().unwrap_or("")
+            crate::excerpt::serde_message(&e.to_string())
         ))
     })?;
     let attributes = push.message.attributes;
@@ -95,7 +95,10 @@ pub fn parse(body: &[u8], config: &Config) -> Result<Option<SecretChange>, Failu
     if let Some(format) = attributes.get("dataFormat")
         && format != "JSON_API_V1"
     {
-        return Err(malformed(format!("unknown dataFormat {format:?}")));
+        return Err(malformed(format!(
+            "unknown dataFormat {}",
+            crate::excerpt::quote(format)
+        )));
     }
     let secret = attributes.get("secretId").ok_or_else(|| {
         malformed(format!(
@@ -106,14 +109,17 @@ pub fn parse(body: &[u8], config: &Config) -> Result<Option<SecretChange>, Failu
         .strip_prefix("projects/")
         .and_then(|r| r.split_once("/secrets/"))
         .map(|(p, _)| p)
+        .filter(|_| !crate::stores::gcp_sm::secret_id(secret).is_empty())
         .ok_or_else(|| {
             malformed(format!(
-                "secretId {secret:?} is not projects/PROJECT/secrets/ID"
+                "secretId {} is not projects/PROJECT/secrets/ID",
+                crate::excerpt::quote(secret)
             ))
         })?;
     let source = source_for(config, project).ok_or_else(|| {
         malformed(format!(
-            "no gcp-secret-manager source in the configuration reads project {project:?}"
+            "no gcp-secret-manager source in the configuration reads project {}",
+            crate::excerpt::quote(project)
         ))
     })?;
     let version = attributes
@@ -258,6 +264,12 @@ mod tests {
                 push(serde_json::json!({"eventType": "SECRET_VERSION_ADD", "secretId": "bogus"})),
                 "is not projects/PROJECT/secrets/ID",
             ),
+            (
+                push(
+                    serde_json::json!({"eventType": "SECRET_VERSION_ADD", "secretId": "projects/p/secrets/"}),
+                ),
+                "is not projects/PROJECT/secrets/ID",
+            ),
         ] {
             let err = parse(&body, &config()).unwrap_err();
             assert!(
@@ -265,6 +277,19 @@ mod tests {
                 "{} should say {expected}",
                 err.message
             );
+        }
+    }
+
+    #[test]
+    fn refusals_never_repeat_a_value_of_the_body() {
+        let pasted = "pasted-secret-0123456789-abcdefghijklmnopqrstuvwxyz";
+        for body in [
+            serde_json::to_vec(&serde_json::json!({"message": pasted})).unwrap(),
+            push(serde_json::json!({"eventType": "SECRET_VERSION_ADD", "secretId": pasted})),
+            push(serde_json::json!({"eventType": "SECRET_DELETE", "dataFormat": pasted})),
+        ] {
+            let err = parse(&body, &config()).unwrap_err();
+            assert!(!err.message.contains(&pasted[..40]), "{}", err.message);
         }
     }
 }

@@ -55,8 +55,12 @@ pub fn parse(
     source_name: &str,
     source: &VaultKvConfig,
 ) -> Result<Option<SecretChange>, Failure> {
-    let entry: Entry = serde_json::from_str(line)
-        .map_err(|e| malformed(format!("an audit line that is not an audit entry ({e})")))?;
+    let entry: Entry = serde_json::from_str(line).map_err(|e| {
+        malformed(format!(
+            "an audit line that is not an audit entry ({})",
+            crate::excerpt::serde_message(&e.to_string())
+        ))
+    })?;
     let Some(request) = entry.request else {
         return Ok(None);
     };
@@ -198,5 +202,18 @@ mod tests {
         let err = parse("password=hunter2", "vault", &source(None)).unwrap_err();
         assert!(err.message.contains("not an audit entry"));
         assert!(!err.message.contains("hunter2"));
+    }
+
+    #[test]
+    fn a_value_where_a_request_belongs_is_not_echoed() {
+        let pasted = "pasted-secret-0123456789-abcdefghijklmnopqrstuvwxyz";
+        let line = json!({"type": "response", "request": pasted}).to_string();
+        let err = parse(&line, "vault", &source(None)).unwrap_err();
+        assert!(
+            err.message.contains("invalid type: string"),
+            "{}",
+            err.message
+        );
+        assert!(!err.message.contains("pasted-secret"), "{}", err.message);
     }
 }

@@ -10,6 +10,7 @@ use super::kv_v2::{self, Section};
 use super::malformed;
 use crate::config::Config;
 use crate::event::{ChangeKind, SecretChange};
+use crate::excerpt;
 use crate::report::Failure;
 use serde::Deserialize;
 use std::time::SystemTime;
@@ -55,7 +56,7 @@ pub fn parse(
     let event: CloudEvent = serde_json::from_slice(body).map_err(|e| {
         malformed(format!(
             "expected a Vault event in CloudEvents JSON ({})",
-            e.to_string().split(" at line").next().unwrap_or("")
+            excerpt::serde_message(&e.to_string())
         ))
     })?;
     let data = event.data;
@@ -77,7 +78,9 @@ pub fn parse(
         .ok_or_else(|| malformed("data.event.metadata has neither data_path nor path"))?;
     let Some((section, secret)) = kv_v2::locate(&mount, &path) else {
         return Err(malformed(format!(
-            "path {path:?} is not a KV v2 secret path of mount {mount:?}"
+            "path {} is not a KV v2 secret path of mount {}",
+            excerpt::quote(&path),
+            excerpt::quote(&mount)
         )));
     };
     let namespace = data.namespace.as_deref();
@@ -109,10 +112,13 @@ fn choose(
     if let Some(named) = named {
         return match kv_v2::sources(config).find(|(n, _)| n.as_str() == named) {
             None => Err(malformed(format!(
-                "unknown source {named:?} (not a vault-kv source)"
+                "unknown source {} (not a vault-kv source)",
+                excerpt::quote(named)
             ))),
             Some((_, v)) if !reads(v) => Err(malformed(format!(
-                "source {named:?} does not read mount {mount:?} in this namespace"
+                "source {} does not read mount {} in this namespace",
+                excerpt::quote(named),
+                excerpt::quote(mount)
             ))),
             Some((n, _)) => Ok(n.clone()),
         };
@@ -124,16 +130,18 @@ fn choose(
     match matching.as_slice() {
         [one] => Ok((*one).clone()),
         [] => Err(malformed(format!(
-            "no vault-kv source reads mount {mount:?} in namespace {:?}",
-            namespace.unwrap_or("root")
+            "no vault-kv source reads mount {} in namespace {}",
+            excerpt::quote(mount),
+            excerpt::quote(namespace.unwrap_or("root"))
         ))),
         several => Err(malformed(format!(
-            "sources {} all read mount {mount:?}: name one with ?source=NAME",
+            "sources {} all read mount {}: name one with ?source=NAME",
             several
                 .iter()
                 .map(|n| format!("{n:?}"))
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            excerpt::quote(mount)
         ))),
     }
 }
@@ -239,5 +247,19 @@ mod tests {
         assert!(in_namespace.message.contains("namespace \"root\""));
         let garbage = parse(b"{\"data\": 1}", &config(""), None).unwrap_err();
         assert!(garbage.message.contains("expected a Vault event"));
+    }
+
+    #[test]
+    fn refusals_never_repeat_a_value_of_the_event() {
+        let pasted = "pasted-secret-0123456789-abcdefghijklmnopqrstuvwxyz";
+        let not_an_event = json!({"data": pasted}).to_string().into_bytes();
+        let err = parse(&not_an_event, &config(""), None).unwrap_err();
+        assert!(!err.message.contains(&pasted[..40]), "{}", err.message);
+        let path = format!("secret/{pasted}");
+        let write = |path: &str| event("kv-v2/data-write", path);
+        for (body, source) in [(write(&path), None), (write("secret/data/a"), Some(pasted))] {
+            let err = parse(&body, &config(""), source).unwrap_err();
+            assert!(!err.message.contains(&pasted[..40]), "{}", err.message);
+        }
     }
 }

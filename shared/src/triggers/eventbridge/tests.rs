@@ -157,3 +157,36 @@ fn arns_become_names() {
         "x"
     );
 }
+
+#[test]
+fn refusals_never_repeat_a_value_of_the_event() {
+    let pasted = "pasted-secret-0123456789-abcdefghijklmnopqrstuvwxyz";
+    for event in [
+        serde_json::json!({"source": "aws.secretsmanager", "detail-type": "x", "detail": {}, "resources": pasted}),
+        serde_json::json!({"source": "aws.secretsmanager", "detail-type": "Secret Label Updated",
+            "detail": {"labelUpdated": "AWSCURRENT", "name": "s"}, "region": pasted}),
+    ] {
+        let err = parse(&event, &config()).unwrap_err();
+        assert!(!err.message.contains(&pasted[..40]), "{}", err.message);
+    }
+}
+
+#[test]
+fn an_event_naming_an_empty_secret_is_malformed() {
+    let put = |detail: serde_json::Value| {
+        serde_json::json!({"source": "aws.secretsmanager", "detail-type": "AWS API Call via CloudTrail",
+            "region": "us-east-1", "detail": detail})
+    };
+    for event in [
+        put(
+            serde_json::json!({"eventName": "PutSecretValue", "requestParameters": {"secretId": ""}}),
+        ),
+        put(serde_json::json!({"eventName": "PutSecretValue",
+            "responseElements": {"arn": "arn:aws:secretsmanager:us-east-1:1:secret:-AbCdEf"}})),
+        serde_json::json!({"source": "aws.secretsmanager", "detail-type": "Secret Label Updated",
+            "region": "us-east-1", "detail": {"labelUpdated": "AWSCURRENT", "name": ""}}),
+    ] {
+        let err = parse(&event, &config()).unwrap_err();
+        assert!(err.message.contains("empty secret"), "{}", err.message);
+    }
+}
