@@ -826,7 +826,11 @@ impl Config {
             if !matches!(self.sources.get(&a.source), Some(SourceConfig::VaultKv(_))) {
                 report(
                     "triggers.vault_audit.source".into(),
-                    unknown("vault-kv source", &a.source, kv_sources(&self.sources)),
+                    unknown(
+                        "vault-kv source",
+                        &a.source,
+                        self.vault_kv_sources().map(|(n, _)| n),
+                    ),
                 );
             }
         }
@@ -1165,6 +1169,14 @@ fn check_gcp_source(key: &str, gcp: &GcpSourceConfig, report: &mut Report<'_>) {
 }
 
 impl Config {
+    /// The `vault-kv` sources, by name.
+    pub fn vault_kv_sources(&self) -> impl Iterator<Item = (&String, &VaultKvConfig)> {
+        self.sources.iter().filter_map(|(name, s)| match s {
+            SourceConfig::VaultKv(v) => Some((name, v)),
+            _ => None,
+        })
+    }
+
     /// A Vault login is JWT auth (role and a known identity) or a token reference.
     fn check_vault_login(&self, login: &VaultLogin, key: &str, report: &mut Report<'_>) {
         match (&login.role, &login.identity, &login.token) {
@@ -1223,13 +1235,6 @@ fn check_metadata_host(host: &str, key: &str, report: &mut Report<'_>) {
     if let Err(refused) = crate::egress::check_metadata_server(host) {
         report(key.into(), format!("{host:?}: {}", refused.reason));
     }
-}
-
-fn kv_sources(sources: &BTreeMap<String, SourceConfig>) -> impl Iterator<Item = &String> {
-    sources
-        .iter()
-        .filter(|(_, s)| matches!(s, SourceConfig::VaultKv(_)))
-        .map(|(n, _)| n)
 }
 
 fn unknown<'a>(what: &str, name: &str, known: impl Iterator<Item = &'a String>) -> String {

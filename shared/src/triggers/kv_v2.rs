@@ -1,8 +1,8 @@
-//! Which KV v2 secret a Vault/OpenBao request path or event names, and which
-//! configured `vault-kv` source reads it: shared by the Vault event route and
+//! Which KV v2 secret a Vault/OpenBao request path or event names, and whether
+//! a configured `vault-kv` source reads it: shared by the Vault event route and
 //! the audit stream listener.
 
-use crate::config::{Config, SourceConfig, VaultKvConfig};
+use crate::config::VaultKvConfig;
 
 /// The part of a KV v2 mount a path addresses (`{mount}/{section}/{name}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,14 +44,6 @@ pub(crate) fn same_namespace(given: Option<&str>, source: Option<&str>) -> bool 
         }
     };
     norm(given) == norm(source)
-}
-
-/// The `vault-kv` sources of a configuration.
-pub(crate) fn sources(config: &Config) -> impl Iterator<Item = (&String, &VaultKvConfig)> {
-    config.sources.iter().filter_map(|(name, s)| match s {
-        SourceConfig::VaultKv(v) => Some((name, v)),
-        _ => None,
-    })
 }
 
 /// A source's mount without slashes.

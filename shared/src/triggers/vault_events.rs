@@ -110,7 +110,7 @@ fn choose(
         kv_v2::mount(v) == mount && kv_v2::same_namespace(namespace, v.namespace.as_deref())
     };
     if let Some(named) = named {
-        return match kv_v2::sources(config).find(|(n, _)| n.as_str() == named) {
+        return match config.vault_kv_sources().find(|(n, _)| n.as_str() == named) {
             None => Err(malformed(format!(
                 "unknown source {} (not a vault-kv source)",
                 excerpt::quote(named)
@@ -123,7 +123,8 @@ fn choose(
             Some((n, _)) => Ok(n.clone()),
         };
     }
-    let matching: Vec<&String> = kv_v2::sources(config)
+    let matching: Vec<&String> = config
+        .vault_kv_sources()
         .filter(|(_, v)| reads(v))
         .map(|(n, _)| n)
         .collect();
