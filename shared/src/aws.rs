@@ -1,9 +1,11 @@
 //! AWS SDK plumbing shared by the STS exchange, the Secrets Manager adapter and
 //! KMS-held signing keys: the ambient SDK configuration, timeouts, the egress
-//! guard on every SDK request, and the classification and description of SDK
-//! errors.
+//! guard on every SDK request, fedsync's retry policy in place of the SDK's, and
+//! the classification and description of SDK errors.
 
 use crate::report::{Failure, FailureClass};
+use crate::retry::{self, Idempotency};
+use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_secretsmanager::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_secretsmanager::config::{ConfigBag, Intercept, RuntimeComponents};
@@ -19,8 +21,9 @@ pub(crate) async fn ambient_config(
     region: Option<&str>,
     endpoint: Option<&str>,
 ) -> aws_config::SdkConfig {
-    let mut loader =
-        aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts());
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(timeouts())
+        .retry_config(no_retries());
     if let Some(r) = region {
         loader = loader.region(aws_config::Region::new(r.to_string()));
     }
@@ -63,6 +66,31 @@ pub(crate) fn timeouts() -> TimeoutConfig {
         .operation_attempt_timeout(Duration::from_secs(10))
         .operation_timeout(Duration::from_secs(25))
         .build()
+}
+
+/// The SDK's own retries are off on every client fedsync builds: each call runs
+/// under fedsync's policy instead ([`send`]), bounded by the invocation's deadline.
+pub(crate) fn no_retries() -> RetryConfig {
+    RetryConfig::disabled()
+}
+
+/// Sends one SDK operation (`attempt` builds and sends it) under the retry
+/// policy; `operation` names it in logs.
+pub(crate) async fn send<T, E, F, Fut>(
+    operation: &str,
+    idempotency: Idempotency,
+    mut attempt: F,
+) -> Result<T, AwsError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, SdkError<E, Response>>>,
+{
+    retry::run(operation, idempotency, || {
+        let sent = attempt();
+        async move { sent.await.map_err(|e| AwsError::from_sdk(&e)) }
+    })
+    .await
 }
 
 /// Error codes AWS documents as throttling (Secrets Manager quotas page, STS common errors).
@@ -181,6 +209,40 @@ impl AwsError {
 
     pub fn into_failure(self, context: impl std::fmt::Display) -> Failure {
         Failure::new(self.class, format!("{context}: {}", self.describe()))
+    }
+}
+
+/// Throttling and transient failures are retried. A call that may not be
+/// repeated is sent again only when AWS answered that it did not act: a
+/// throttling error or 503; anything else (a 500, a timeout, a lost connection)
+/// may have landed.
+impl retry::Transient for AwsError {
+    fn is_transient(&self) -> bool {
+        self.class.is_retryable()
+    }
+
+    fn may_have_acted(&self) -> bool {
+        !(self.class == FailureClass::Throttled
+            || self.status == Some(503)
+            || self.is("ServiceUnavailable"))
+    }
+
+    fn class(&self) -> FailureClass {
+        self.class
+    }
+
+    fn out_of_time(call: &str, sent: bool) -> Self {
+        let message = if sent {
+            format!("{call} timed out at the invocation's deadline")
+        } else {
+            format!("{call} was not sent: the invocation's deadline is too near")
+        };
+        AwsError {
+            code: None,
+            message: Some(message),
+            status: None,
+            class: FailureClass::Unavailable,
+        }
     }
 }
 

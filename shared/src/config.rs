@@ -32,6 +32,53 @@ pub struct Config {
     /// Settings of the receivers (HTTP triggers).
     #[serde(default)]
     pub triggers: TriggersConfig,
+    /// Settings of the scheduled full pass (`fedsync reconcile`).
+    #[serde(default)]
+    pub reconcile: ReconcileConfig,
+}
+
+/// The reconcile pass: how to tell drift, and how fast to go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileConfig {
+    /// `env:NAME` or `file:PATH`: the key of the value hash kept in the marks
+    /// (at least 32 bytes). Without it a reconcile pass still finds destinations
+    /// that are behind or whose current version is not fedsync's, but cannot
+    /// tell a value changed behind marks that were left in place.
+    pub value_key: Option<String>,
+    /// Calls per second to each store (listing, reading, writing) during a pass.
+    #[serde(default = "default_requests_per_second")]
+    pub requests_per_second: u32,
+    /// Secrets reconciled at the same time.
+    #[serde(default = "default_reconcile_concurrency")]
+    pub concurrency: usize,
+    /// How long one pass may run before it stops (on Lambda, the invocation's
+    /// deadline stops it sooner when that comes first).
+    #[serde(default = "default_time_limit", deserialize_with = "duration")]
+    pub time_limit: Duration,
+}
+
+impl Default for ReconcileConfig {
+    fn default() -> Self {
+        ReconcileConfig {
+            value_key: None,
+            requests_per_second: default_requests_per_second(),
+            concurrency: default_reconcile_concurrency(),
+            time_limit: default_time_limit(),
+        }
+    }
+}
+
+fn default_requests_per_second() -> u32 {
+    20
+}
+
+fn default_reconcile_concurrency() -> usize {
+    4
+}
+
+fn default_time_limit() -> Duration {
+    Duration::from_secs(10 * 60)
 }
 
 /// Settings of the HTTP triggers.
@@ -134,6 +181,14 @@ pub struct PubSubConfig {
     /// Accepted `iss` values (default Google's two spellings).
     #[serde(default = "default_google_issuers")]
     pub issuers: Vec<String>,
+    /// The subscription's acknowledgement deadline (10 s to 600 s; default 10 s,
+    /// Pub/Sub's own default): every push is answered within it, retries included.
+    #[serde(default = "default_ack_deadline", deserialize_with = "duration")]
+    pub ack_deadline: Duration,
+}
+
+fn default_ack_deadline() -> Duration {
+    Duration::from_secs(10)
 }
 
 fn default_google_jwks() -> String {
@@ -491,6 +546,19 @@ pub enum OnDelete {
     Delete,
 }
 
+/// What a reconcile pass does with drift: a destination secret changed outside
+/// fedsync (its current version is not the one fedsync wrote, or its value no
+/// longer matches the value hash in its marks).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnDrift {
+    /// Report it and leave the destination as it is.
+    #[default]
+    Report,
+    /// Report it and write the source's value over it again.
+    Repair,
+}
+
 /// Source + name pattern -> destinations.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -509,6 +577,8 @@ pub struct Rule {
     pub overwrite: Overwrite,
     #[serde(default)]
     pub on_delete: OnDelete,
+    #[serde(default)]
+    pub on_drift: OnDrift,
     /// Extra tags written on every destination secret.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
@@ -621,6 +691,31 @@ impl Config {
 
     fn validate(&self, problems: &mut Vec<Problem>) {
         let mut report = |key: String, message: String| problems.push(Problem { key, message });
+
+        let r = &self.reconcile;
+        if let Some(key) = &r.value_key
+            && !matches!(
+                Reference::parse(key),
+                Ok(Reference::Env(_) | Reference::File(_))
+            )
+        {
+            report(
+                "reconcile.value_key".into(),
+                "must be \"env:NAME\" or \"file:PATH\"".into(),
+            );
+        }
+        if !(1..=1000).contains(&r.requests_per_second) {
+            report(
+                "reconcile.requests_per_second".into(),
+                "must be between 1 and 1000".into(),
+            );
+        }
+        if !(1..=64).contains(&r.concurrency) {
+            report(
+                "reconcile.concurrency".into(),
+                "must be between 1 and 64".into(),
+            );
+        }
 
         for (name, identity) in &self.identities {
             let key = format!("identities.{name}");
@@ -771,6 +866,12 @@ impl Config {
                 report(
                     "triggers.pubsub.service_account".into(),
                     format!("{:?} is not a service account email", p.service_account),
+                );
+            }
+            if !(Duration::from_secs(10)..=Duration::from_secs(600)).contains(&p.ack_deadline) {
+                report(
+                    "triggers.pubsub.ack_deadline".into(),
+                    "must be the subscription's acknowledgement deadline, 10s to 600s".into(),
                 );
             }
         }

@@ -1,15 +1,17 @@
 //! The one shared HTTP client for the clouds fedsync reaches without an SDK
 //! (Google, Azure, Vault, issuers): timeouts, the egress guard on every request
-//! (see [`crate::egress`]), no redirects, and failures that describe the call
-//! without carrying anything that could be a secret (no request bodies, no tokens).
+//! (see [`crate::egress`]), no redirects, the retry policy on every request (see
+//! [`crate::retry`]), and failures that describe the call without carrying
+//! anything that could be a secret (no request bodies, no tokens).
 
 use crate::egress::{self, Refused};
 use crate::report::{Failure, FailureClass};
+use crate::retry::{self, Idempotency};
 use reqwest::{IntoUrl, Method, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use std::fmt;
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// How much of an error response's body is kept.
 const MAX_ERROR_BODY: usize = 4096;
@@ -58,10 +60,17 @@ impl Client {
     }
 
     pub fn request<U: IntoUrl>(&self, method: Method, url: U) -> RequestBuilder<'_> {
+        // Reads may always be sent again; anything else only when its caller says so.
+        let idempotency = if method.is_safe() {
+            Idempotency::Idempotent
+        } else {
+            Idempotency::NotIdempotent
+        };
         RequestBuilder {
             client: self,
             inner: self.public.request(method, url),
             metadata_server: None,
+            idempotency,
         }
     }
 }
@@ -72,6 +81,8 @@ pub struct RequestBuilder<'a> {
     inner: reqwest::RequestBuilder,
     /// The configured metadata server this request is for, when it is.
     metadata_server: Option<String>,
+    /// Whether the request may be sent again after its answer was lost.
+    idempotency: Idempotency,
 }
 
 impl RequestBuilder<'_> {
@@ -107,9 +118,17 @@ impl RequestBuilder<'_> {
         self
     }
 
-    /// Checks the final URL against the egress guard, sends the request, and
-    /// checks the answer's status: success passes through, anything else
-    /// (a redirect too) is an error. A refused URL is never contacted.
+    /// Marks a request that is not a read as harmless to repeat (a token
+    /// exchange): if its answer is lost, it is sent again.
+    pub fn idempotent(mut self) -> Self {
+        self.idempotency = Idempotency::Idempotent;
+        self
+    }
+
+    /// Checks the final URL against the egress guard, sends the request under
+    /// the retry policy, and checks the answer's status: success passes through
+    /// (its body read whole), anything else (a redirect too) is an error. A
+    /// refused URL is never contacted.
     pub async fn send(self) -> Result<Response, HttpError> {
         let (_, request) = self.inner.build_split();
         let request = request?;
@@ -123,8 +142,37 @@ impl RequestBuilder<'_> {
                 &self.client.public
             }
         };
-        check(client.execute(request).await?).await
+        // Named by method and path: a query may carry anything.
+        let call = format!("{} {}", request.method(), request.url().path());
+        // Bodies here are bytes (JSON, forms), which always clone; a stream could not be resent.
+        if request.try_clone().is_none() {
+            return receive(client.execute(request).await?).await;
+        }
+        retry::run(&call, self.idempotency, || {
+            let attempt = request.try_clone();
+            async move {
+                let attempt = attempt.ok_or_else(|| {
+                    HttpError::without_response(
+                        "the request could not be repeated".into(),
+                        Delivery::NotSent,
+                    )
+                })?;
+                receive(client.execute(attempt).await?).await
+            }
+        })
+        .await
     }
+}
+
+/// How far a failed request got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Never sent: the guard refused it, or the connection could not be made.
+    NotSent,
+    /// The server answered with a status.
+    Answered,
+    /// Sent, but the answer was lost: a timeout, a reset, a body cut short.
+    Lost,
 }
 
 /// A failed HTTP exchange: the status and error body when the server answered,
@@ -141,6 +189,8 @@ pub struct HttpError {
     pub transport: Option<String>,
     /// The egress guard refused the URL: nothing was sent.
     pub refused: bool,
+    /// How far the request got.
+    pub delivery: Delivery,
 }
 
 impl fmt::Debug for HttpError {
@@ -151,6 +201,7 @@ impl fmt::Debug for HttpError {
             .field("retry_after", &self.retry_after)
             .field("transport", &self.transport)
             .field("refused", &self.refused)
+            .field("delivery", &self.delivery)
             .finish()
     }
 }
@@ -160,6 +211,9 @@ impl HttpError {
     pub fn class(&self) -> FailureClass {
         if self.refused {
             return FailureClass::BadInput;
+        }
+        if self.delivery == Delivery::Lost {
+            return FailureClass::Unavailable;
         }
         match self.status.map(|s| s.as_u16()) {
             None => FailureClass::Unavailable,
@@ -185,20 +239,68 @@ impl HttpError {
         }
     }
 
-    fn without_response(transport: String, refused: bool) -> Self {
+    fn without_response(transport: String, delivery: Delivery) -> Self {
         HttpError {
             status: None,
             body: String::new(),
             retry_after: None,
             transport: Some(transport),
-            refused,
+            refused: false,
+            delivery,
         }
+    }
+}
+
+/// The policy retries throttling, the 5xx answers of an overloaded or failing
+/// server, and failures on the way (connect errors, timeouts, resets, bodies cut
+/// short). A non-idempotent request is sent again only after a connect error, a
+/// 429 or a 503: answers that say it was not acted on.
+impl retry::Transient for HttpError {
+    fn is_transient(&self) -> bool {
+        !self.refused
+            && self
+                .status
+                .is_none_or(|s| matches!(s.as_u16(), 429 | 500 | 502 | 503 | 504))
+    }
+
+    fn may_have_acted(&self) -> bool {
+        match self.delivery {
+            Delivery::NotSent => false,
+            Delivery::Lost => true,
+            Delivery::Answered => !(self.is(429) || self.is(503)),
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+
+    fn class(&self) -> FailureClass {
+        HttpError::class(self)
+    }
+
+    fn out_of_time(call: &str, sent: bool) -> Self {
+        let (transport, delivery) = if sent {
+            (
+                format!("{call} timed out at the invocation's deadline"),
+                Delivery::Lost,
+            )
+        } else {
+            (
+                format!("{call} was not sent: the invocation's deadline is too near"),
+                Delivery::NotSent,
+            )
+        };
+        HttpError::without_response(transport, delivery)
     }
 }
 
 impl From<Refused> for HttpError {
     fn from(refused: Refused) -> Self {
-        HttpError::without_response(refused.to_string(), true)
+        HttpError {
+            refused: true,
+            ..HttpError::without_response(refused.to_string(), Delivery::NotSent)
+        }
     }
 }
 
@@ -214,49 +316,103 @@ impl From<reqwest::Error> for HttpError {
         } else {
             "failed"
         };
-        HttpError::without_response(format!("request {what}: {e}"), false)
+        // Only a connection never made proves the server saw nothing.
+        let delivery = if e.is_connect() || e.is_builder() {
+            Delivery::NotSent
+        } else {
+            Delivery::Lost
+        };
+        HttpError::without_response(format!("request {what}: {e}"), delivery)
     }
 }
 
-/// Checks a response's status: success passes through, anything else becomes an error.
-async fn check(response: Response) -> Result<Response, HttpError> {
-    if response.status().is_success() {
-        return Ok(response);
-    }
+/// Checks a response's status: success passes through with its body read whole
+/// (a body cut short, or declared JSON but incomplete, is a lost answer), anything
+/// else becomes an error.
+async fn receive(response: Response) -> Result<Response, HttpError> {
     let status = response.status();
-    let retry_after = response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
+    if !status.is_success() {
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        // Error bodies are read only as far as a parser needs them.
+        let bytes = response.bytes().await.unwrap_or_default();
+        let body = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_ERROR_BODY)]).into_owned();
+        return Err(HttpError {
+            status: Some(status),
+            body,
+            retry_after,
+            transport: None,
+            refused: false,
+            delivery: Delivery::Answered,
+        });
+    }
+    let (version, headers) = (response.version(), response.headers().clone());
+    let bytes = response.bytes().await.map_err(|e| {
+        HttpError::without_response(
+            format!("the response body was cut short: {e}"),
+            Delivery::Lost,
+        )
+    })?;
+    let declared_json = headers
+        .get(reqwest::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
-    // Error bodies are read only as far as a parser needs them.
-    let bytes = response.bytes().await.unwrap_or_default();
-    let body = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_ERROR_BODY)]).into_owned();
-    Err(HttpError {
-        status: Some(status),
-        body,
-        retry_after,
-        transport: None,
-        refused: false,
-    })
+        .and_then(|t| t.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase())
+        .is_some_and(|m| m == "application/json" || m.ends_with("+json"));
+    if declared_json
+        && status != StatusCode::NO_CONTENT
+        && let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes)
+    {
+        // Described by its position only: the body may hold a secret value.
+        return Err(HttpError::without_response(
+            format!(
+                "the response body is incomplete JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+            Delivery::Lost,
+        ));
+    }
+    let mut whole = axum::http::Response::new(bytes);
+    *whole.status_mut() = status;
+    *whole.version_mut() = version;
+    *whole.headers_mut() = headers;
+    Ok(Response::from(whole))
+}
+
+/// `Retry-After`: seconds, or an HTTP date.
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(SystemTime::now()).unwrap_or_default())
 }
 
 /// Reads a successful response's JSON body; a body that does not parse is
-/// described by its position only (it may hold a secret value).
+/// described by its position only (it may hold a secret value). A body that
+/// is not JSON at all counts as a lost answer; JSON of another shape does not.
 pub async fn json<T: DeserializeOwned>(response: Response) -> Result<T, HttpError> {
     let status = response.status();
     let bytes = response.bytes().await?;
-    serde_json::from_slice(&bytes).map_err(|e| HttpError {
-        status: Some(status),
-        body: String::new(),
-        retry_after: None,
-        transport: Some(format!(
-            "unexpected response body (line {}, column {})",
-            e.line(),
-            e.column()
-        )),
-        refused: false,
+    serde_json::from_slice(&bytes).map_err(|e| {
+        let (status, delivery) = match e.classify() {
+            serde_json::error::Category::Data => (Some(status), Delivery::Answered),
+            _ => (None, Delivery::Lost),
+        };
+        HttpError {
+            status,
+            transport: Some(format!(
+                "unexpected response body (line {}, column {})",
+                e.line(),
+                e.column()
+            )),
+            ..HttpError::without_response(String::new(), delivery)
+        }
     })
 }
 
@@ -278,13 +434,10 @@ pub enum BearerError {
     Http(HttpError),
 }
 
-/// Throttled calls are retried this many times, after the wait the store asks for.
-const THROTTLE_RETRIES: u32 = 2;
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
-
-/// Sends `method url` with a bearer token (and a JSON body): a 401 (an expired or
-/// revoked token) makes one fresh exchange and one retry; a 429 is retried after
-/// its `Retry-After`, a bounded number of times.
+/// Sends `method url` with a bearer token (and a JSON body) under the retry
+/// policy (a read is repeated after a lost answer; anything else is not). A 401
+/// (an expired or revoked token) makes one fresh exchange and one more send:
+/// not a repeat of the same call, since the token differs.
 pub async fn send_with_bearer(
     bearer: &dyn Bearer,
     method: reqwest::Method,
@@ -302,34 +455,18 @@ pub async fn send_with_bearer(
         }
         request.send()
     };
-    let mut token = bearer.token().await.map_err(BearerError::Token)?;
-    let (mut refreshed, mut throttled) = (false, 0);
-    loop {
-        match send(&token).await {
-            Err(e) if e.is(401) && !refreshed => {
-                tracing::warn!(
-                    url,
-                    "the store refused the cached access token; exchanging again"
-                );
-                bearer.invalidate(&token).await;
-                token = bearer.token().await.map_err(BearerError::Token)?;
-                refreshed = true;
-            }
-            Err(e) if e.is(429) && throttled < THROTTLE_RETRIES => {
-                throttled += 1;
-                let wait = e
-                    .retry_after
-                    .unwrap_or(Duration::from_secs(1))
-                    .min(MAX_RETRY_AFTER);
-                tracing::warn!(
-                    url,
-                    wait_ms = wait.as_millis() as u64,
-                    "the store is throttling; waiting as it asks"
-                );
-                tokio::time::sleep(wait).await;
-            }
-            other => return other.map_err(BearerError::Http),
+    let token = bearer.token().await.map_err(BearerError::Token)?;
+    match send(&token).await {
+        Err(e) if e.is(401) => {
+            tracing::warn!(
+                url,
+                "the store refused the cached access token; exchanging again"
+            );
+            bearer.invalidate(&token).await;
+            let token = bearer.token().await.map_err(BearerError::Token)?;
+            send(&token).await.map_err(BearerError::Http)
         }
+        other => other.map_err(BearerError::Http),
     }
 }
 
@@ -455,7 +592,229 @@ mod tests {
             retry_after: None,
             transport: None,
             refused: false,
+            delivery: Delivery::Answered,
         };
         assert!(!format!("{e:?}").contains("hunter2"));
+    }
+
+    /// Serves raw HTTP answers on a loopback port, one connection per entry of
+    /// `script` in turn: `Some(answer)` is written after the whole request is
+    /// read; `None` reads the request and closes without answering (an answer
+    /// lost after the server acted). Counts the requests read.
+    async fn raw(script: Vec<Option<&'static str>>) -> (String, Arc<AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counted = requests.clone();
+        tokio::spawn(async move {
+            for answer in script {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let mut read = Vec::new();
+                let mut buffer = [0u8; 4096];
+                loop {
+                    let n = socket.read(&mut buffer).await.unwrap();
+                    read.extend_from_slice(&buffer[..n]);
+                    let text = String::from_utf8_lossy(&read).to_ascii_lowercase();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .map_or(0, |v| v.trim().parse::<usize>().unwrap());
+                        if read.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                    assert!(n > 0, "the client closed mid-request");
+                }
+                counted.fetch_add(1, Ordering::SeqCst);
+                if let Some(answer) = answer {
+                    socket.write_all(answer.as_bytes()).await.unwrap();
+                }
+                socket.shutdown().await.ok();
+            }
+        });
+        (format!("http://{addr}"), requests)
+    }
+
+    const OK_JSON: &str = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\nconnection: close\r\n\r\n{\"ok\":true}";
+
+    fn status(code: u16, extra: &str) -> String {
+        format!("HTTP/1.1 {code} X\r\ncontent-length: 0\r\nconnection: close\r\n{extra}\r\n")
+    }
+
+    fn leak(s: String) -> &'static str {
+        Box::leak(s.into_boxed_str())
+    }
+
+    async fn ok_json(response: Response) -> serde_json::Value {
+        json(response).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_503_is_retried_until_the_call_succeeds() {
+        let (base, requests) = raw(vec![
+            Some(leak(status(503, ""))),
+            Some(leak(status(503, ""))),
+            Some(OK_JSON),
+        ])
+        .await;
+        let answer = client().get(format!("{base}/v1/x")).send().await.unwrap();
+        assert_eq!(ok_json(answer).await["ok"], true);
+        assert_eq!(requests.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_429_waits_at_least_as_long_as_retry_after_says() {
+        let (base, requests) = raw(vec![
+            Some(leak(status(429, "retry-after: 1\r\n"))),
+            Some(OK_JSON),
+        ])
+        .await;
+        let started = std::time::Instant::now();
+        let answer = client().get(format!("{base}/v1/x")).send().await.unwrap();
+        assert_eq!(ok_json(answer).await["ok"], true);
+        assert_eq!(requests.load(Ordering::SeqCst), 2);
+        assert!(
+            started.elapsed() >= Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn client_errors_are_not_retried() {
+        for code in [400, 401, 403, 404, 409] {
+            let (base, requests) = raw(vec![Some(leak(status(code, ""))), Some(OK_JSON)]).await;
+            let e = client()
+                .get(format!("{base}/v1/x"))
+                .send()
+                .await
+                .unwrap_err();
+            assert!(e.is(code), "{e:?}");
+            assert_eq!(requests.load(Ordering::SeqCst), 1, "HTTP {code}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_deadline_stops_retries_before_it_passes() {
+        let budget = Duration::from_millis(1500);
+        let (base, requests) = raw(vec![Some(leak(status(503, ""))); 100]).await;
+        let started = std::time::Instant::now();
+        let e = retry::with_deadline(
+            retry::deadline_in(budget),
+            client().get(format!("{base}/v1/x")).send(),
+        )
+        .await
+        .unwrap_err();
+        assert!(e.is(503), "{e:?}");
+        assert!(started.elapsed() < budget - retry::MARGIN + Duration::from_millis(100));
+        assert!(
+            requests.load(Ordering::SeqCst) >= 2,
+            "retried while there was time"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_past_the_deadline_gives_up_at_once() {
+        let (base, requests) = raw(vec![
+            Some(leak(status(429, "retry-after: 10\r\n"))),
+            Some(OK_JSON),
+        ])
+        .await;
+        let started = std::time::Instant::now();
+        let e = retry::with_deadline(
+            retry::deadline_in(Duration::from_secs(3)),
+            client().get(format!("{base}/v1/x")).send(),
+        )
+        .await
+        .unwrap_err();
+        assert!(e.is(429), "{e:?}");
+        assert_eq!(e.class(), FailureClass::Throttled);
+        assert_eq!(requests.load(Ordering::SeqCst), 1);
+        assert!(started.elapsed() < Duration::from_millis(500));
+    }
+
+    #[tokio::test]
+    async fn a_write_whose_answer_was_lost_is_not_sent_again() {
+        let (base, requests) = raw(vec![None, Some(OK_JSON)]).await;
+        let e = client()
+            .post(format!("{base}/v1/secrets/s:addVersion"))
+            .json(&serde_json::json!({"payload": {}}))
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(e.delivery, Delivery::Lost, "{e:?}");
+        assert_eq!(
+            e.class(),
+            FailureClass::Unavailable,
+            "the trigger's retry re-inspects"
+        );
+        assert_eq!(requests.load(Ordering::SeqCst), 1);
+        // A 500 may have acted too; a 503 says it did not, so that one is resent.
+        let (base, requests) = raw(vec![Some(leak(status(500, ""))), Some(OK_JSON)]).await;
+        let e = client()
+            .post(format!("{base}/v1/w"))
+            .send()
+            .await
+            .unwrap_err();
+        assert!(e.is(500));
+        assert_eq!(requests.load(Ordering::SeqCst), 1);
+        let (base, requests) = raw(vec![Some(leak(status(503, ""))), Some(OK_JSON)]).await;
+        client().post(format!("{base}/v1/w")).send().await.unwrap();
+        assert_eq!(requests.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_repeatable_call_whose_answer_was_lost_is_sent_again() {
+        let (base, requests) = raw(vec![None, Some(OK_JSON)]).await;
+        let answer = client()
+            .post(format!("{base}/v1/token"))
+            .form(&[("grant_type", "x")])
+            .idempotent()
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ok_json(answer).await["ok"], true);
+        assert_eq!(requests.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_body_cut_short_is_a_lost_answer_and_a_read_is_repeated() {
+        // Cut short of its declared length, then a complete-looking but truncated JSON body.
+        let short = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 40\r\nconnection: close\r\n\r\n{\"ok\":tr";
+        let truncated = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 8\r\nconnection: close\r\n\r\n{\"ok\":tr";
+        let (base, requests) = raw(vec![Some(short), Some(truncated), Some(OK_JSON)]).await;
+        let answer = client().get(format!("{base}/v1/x")).send().await.unwrap();
+        assert_eq!(ok_json(answer).await["ok"], true);
+        assert_eq!(requests.load(Ordering::SeqCst), 3);
+        let (base, requests) = raw(vec![Some(truncated), Some(OK_JSON)]).await;
+        let e = client()
+            .request(Method::PUT, format!("{base}/v1/w"))
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(e.delivery, Delivery::Lost);
+        assert_eq!(
+            requests.load(Ordering::SeqCst),
+            1,
+            "a write is not repeated"
+        );
+        assert!(
+            e.describe().contains("incomplete JSON (line 1, column 8)"),
+            "{}",
+            e.describe()
+        );
+    }
+
+    #[test]
+    fn retry_after_is_seconds_or_an_http_date() {
+        assert_eq!(parse_retry_after(" 7 "), Some(Duration::from_secs(7)));
+        let later = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(120));
+        let wait = parse_retry_after(&later).unwrap();
+        assert!(wait > Duration::from_secs(110) && wait <= Duration::from_secs(120));
+        let past = httpdate::fmt_http_date(SystemTime::now() - Duration::from_secs(60));
+        assert_eq!(parse_retry_after(&past), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon"), None);
     }
 }

@@ -19,13 +19,16 @@ pub mod jwks;
 pub mod logging;
 pub mod marks;
 pub mod naming;
+pub mod reconcile;
 pub mod reference;
 pub mod report;
+pub mod retry;
 pub mod secret;
 pub mod serve;
 pub mod stores;
 pub mod sync;
 pub mod triggers;
+pub mod value_hash;
 mod vault;
 
 pub use config::Config;

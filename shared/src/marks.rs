@@ -26,6 +26,9 @@ pub struct Marks {
     /// When the source created that version (Unix milliseconds), for stores whose
     /// version ids do not order themselves.
     pub source_time: Option<u64>,
+    /// The keyed hash of the value written (see [`crate::value_hash`]), when
+    /// fedsync has a value key; never part of comparing versions.
+    pub value_hash: Option<String>,
 }
 
 /// How two source versions of one secret compare.
@@ -61,6 +64,7 @@ impl Marks {
             source_ref,
             source_version,
             source_time,
+            value_hash: None,
         }
     }
 
@@ -120,6 +124,7 @@ mod tests {
             source_ref: "main:prod/db".into(),
             source_version: version.into(),
             source_time: time,
+            value_hash: None,
         }
     }
 

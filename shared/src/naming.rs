@@ -1,6 +1,7 @@
-//! Destination names: the rule's name template, its placeholders, and the
-//! per-destination sanitizing rule (each character a destination cannot hold
-//! becomes `-`, so a user can predict every name).
+//! Secret names: the names events may give a source secret, and destination
+//! names: the rule's name template, its placeholders, and the per-destination
+//! sanitizing rule (each character a destination cannot hold becomes `-`, so a
+//! user can predict every name).
 
 use std::fmt;
 
@@ -59,6 +60,46 @@ impl NameRules {
         }
         Ok(())
     }
+}
+
+/// Characters that would make a URL path address something other than the
+/// secret named: a query, a fragment, a percent-escape, and the backslash that
+/// URL parsers read as `/`.
+const URL_SYNTAX: &[char] = &['?', '#', '%', '\\'];
+
+/// Checks a source secret's name as an event or a request gives it, before any
+/// rule is matched or any store is called. Vault, Google Secret Manager and Key
+/// Vault take the name into a URL path, where a `.` or `..` segment would climb
+/// to another resource than the rule allows (`app/../private/db`), a control
+/// character would be dropped (`app/db\n` reads `app/db`), and `?`, `#`, `%` or `\`
+/// would change what the path addresses. Google and Key Vault names hold none of
+/// these, nor can Vault read them as written; AWS names hold none but the dot
+/// segments, refused all the same, so that a rule's prefix means what it says.
+/// The error quotes the name only as an excerpt.
+pub fn check_source_name(name: &str) -> Result<(), String> {
+    let quoted = || crate::excerpt::quote(name);
+    if name.chars().any(char::is_control) {
+        return Err(format!(
+            "the secret name {} holds a control character",
+            quoted()
+        ));
+    }
+    if let Some(c) = name.chars().find(|c| URL_SYNTAX.contains(c)) {
+        return Err(format!(
+            "the secret name {} holds {c:?}, which is not allowed in a secret name",
+            quoted()
+        ));
+    }
+    if name
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        return Err(format!(
+            "the secret name {} has a \".\" or \"..\" path segment",
+            quoted()
+        ));
+    }
+    Ok(())
 }
 
 /// A placeholder of a name template.
@@ -299,6 +340,47 @@ mod tests {
                 .unwrap()
                 .check_against(&RULES)
                 .is_ok()
+        );
+    }
+
+    #[test]
+    fn source_names_that_would_address_another_resource_are_refused() {
+        for (name, reason) in [
+            ("app/../private/db", "path segment"),
+            ("..", "path segment"),
+            ("app/./db", "path segment"),
+            ("app/db\n", "control character"),
+            ("app/\u{0}db", "control character"),
+            ("app/\u{85}db", "control character"),
+            ("app/db?version=1", "'?'"),
+            ("app/db#x", "'#'"),
+            ("app/%2e%2e/private", "'%'"),
+            ("app\\..\\private", "'\\\\'"),
+        ] {
+            let err = check_source_name(name).unwrap_err();
+            assert!(err.contains(reason), "{name:?}: {err}");
+        }
+        for name in [
+            "prod/app/db",
+            "app/{name}",
+            "app/${FEDSYNC_NOTIFY_SECRET}",
+            "env:FEDSYNC_SIGNING_KEY",
+            "a..b/.hidden/c.",
+            "\u{430}pp/db",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/app/db-AbCdEf",
+        ] {
+            assert_eq!(check_source_name(name), Ok(()), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn a_refused_source_name_is_quoted_escaped_and_cut() {
+        let name = format!("app/db\n{}", "x".repeat(80));
+        let err = check_source_name(&name).unwrap_err();
+        assert!(err.contains("\"app/db\\n"), "{err}");
+        assert!(
+            !err.contains('\n') && !err.contains(&"x".repeat(40)),
+            "{err}"
         );
     }
 

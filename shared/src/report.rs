@@ -84,12 +84,36 @@ pub enum Status {
     Deleted,
     /// A policy (overwrite, on_delete) chose not to act.
     Skipped { reason: String },
+    /// A reconcile pass found the destination changed outside fedsync; with
+    /// `on_drift = "repair"` the source's value was written over it again.
+    Drift { reason: String, repaired: bool },
     /// The write failed.
     Failed {
         class: FailureClass,
         retryable: bool,
         message: String,
     },
+}
+
+impl fmt::Display for Status {
+    /// One line for a person: the status, and its reason or failure.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Status::Synced => f.write_str("synced"),
+            Status::Unchanged => f.write_str("unchanged"),
+            Status::Deleted => f.write_str("deleted"),
+            Status::Skipped { reason } => write!(f, "skipped: {reason}"),
+            Status::Drift {
+                reason,
+                repaired: true,
+            } => write!(f, "drift, repaired: {reason}"),
+            Status::Drift {
+                reason,
+                repaired: false,
+            } => write!(f, "drift, reported: {reason}"),
+            Status::Failed { class, message, .. } => write!(f, "failed ({class}): {message}"),
+        }
+    }
 }
 
 impl From<Failure> for Status {

@@ -4,7 +4,7 @@
 //! report one outcome per destination. It knows no cloud: stores and exchanges
 //! are reached through their traits.
 
-use crate::config::{Config, Granularity, OnDelete, Overwrite, Rule};
+use crate::config::{Config, Granularity, OnDelete, OnDrift, Overwrite, Rule};
 use crate::event::{ChangeKind, SecretChange};
 use crate::exchange::Caches;
 use crate::marks::{Age, Marks};
@@ -12,6 +12,7 @@ use crate::naming::NameVars;
 use crate::report::{Failure, FailureClass, Outcome, Report, Status};
 use crate::secret::SecretValue;
 use crate::stores::{self, Destination, DestinationState, Source, SourceSecret, Write, Written};
+use crate::value_hash::{Check, ValueKey};
 use futures_util::future::join_all;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -23,9 +24,20 @@ const MAX_PASSES: usize = 3;
 /// Everything built from a configuration, reused across changes (a warm Lambda
 /// or Cloud Run instance keeps it, and with it the credential cache).
 pub struct Engine {
-    config: Config,
-    sources: HashMap<String, Arc<dyn Source>>,
-    destinations: HashMap<String, Arc<dyn Destination>>,
+    pub(crate) config: Config,
+    pub(crate) sources: HashMap<String, Arc<dyn Source>>,
+    pub(crate) destinations: HashMap<String, Arc<dyn Destination>>,
+    /// The key of the value hash in the marks (`[reconcile] value_key`).
+    pub(crate) value_key: Option<Arc<ValueKey>>,
+}
+
+/// Why a secret is being synced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// A change event: write what is behind.
+    Change,
+    /// A reconcile pass: write what is behind, and look for drift.
+    Reconcile,
 }
 
 /// One (rule, destination, destination name) a change fans out to.
@@ -93,10 +105,17 @@ impl Engine {
                 stores::build_destination(name, destination, identity, &caches),
             );
         }
+        let value_key = match &config.reconcile.value_key {
+            None => None,
+            Some(reference) => Some(Arc::new(ValueKey::load(reference).map_err(|e| {
+                Failure::new(FailureClass::BadInput, format!("reconcile.value_key: {e}"))
+            })?)),
+        };
         Ok(Engine {
             config,
             sources,
             destinations,
+            value_key,
         })
     }
 
@@ -110,7 +129,14 @@ impl Engine {
             config,
             sources,
             destinations,
+            value_key: None,
         }
+    }
+
+    /// The same engine with a value key (tests, tools).
+    pub fn with_value_key(mut self, key: ValueKey) -> Engine {
+        self.value_key = Some(Arc::new(key));
+        self
     }
 
     pub fn config(&self) -> &Config {
@@ -119,6 +145,10 @@ impl Engine {
 
     /// Syncs one change and reports every destination's outcome.
     pub async fn sync(&self, change: &SecretChange) -> Report {
+        self.sync_in(change, Mode::Change).await
+    }
+
+    pub(crate) async fn sync_in(&self, change: &SecretChange, mode: Mode) -> Report {
         let mut report = Report {
             source: change.source.clone(),
             secret: change.secret.clone(),
@@ -159,6 +189,7 @@ impl Engine {
                     &change.source,
                     &secret,
                     change.version.as_deref(),
+                    mode,
                 )
                 .await
             {
@@ -226,6 +257,7 @@ impl Engine {
         source_name: &str,
         secret: &str,
         named: Option<&str>,
+        mode: Mode,
     ) -> Pass {
         let started = Instant::now();
         let rules: Vec<&Rule> = self.config.rules_for(source_name, secret).collect();
@@ -292,7 +324,13 @@ impl Engine {
                     )
                 }),
             };
-            self.upsert_one(target, state.clone(), value, &current, source_name, started)
+            let current = &current;
+            async move {
+                let status = self
+                    .upsert_one(target, state.clone(), value, current, source_name, mode)
+                    .await;
+                outcome(target, status, started)
+            }
         });
         Pass::Wrote(current.version.clone(), join_all(work).await)
     }
@@ -360,22 +398,23 @@ impl Engine {
         value: Result<&SecretValue, Failure>,
         current: &SourceSecret,
         source: &str,
-        started: Instant,
-    ) -> Outcome {
-        let marks = Marks {
-            source_ref: Marks::source_ref(source, &current.name, target.key.as_deref()),
-            source_version: current.version.clone(),
-            source_time: current.created,
-        };
-        let status = match (&target.name, state, value) {
+        mode: Mode,
+    ) -> Status {
+        let source_ref = Marks::source_ref(source, &current.name, target.key.as_deref());
+        match (&target.name, state, value) {
             (Err(f), _, _) => Status::from(f.clone()),
             (_, Err(f), _) | (_, _, Err(f)) => Status::from(f),
             (Ok(name), Ok(state), Ok(value)) => {
-                self.write_if_needed(target, name, state, value, &marks)
+                let marks = Marks {
+                    value_hash: self.value_key.as_ref().map(|k| k.mark(&source_ref, value)),
+                    source_ref,
+                    source_version: current.version.clone(),
+                    source_time: current.created,
+                };
+                self.write_if_needed(target, name, state, value, &marks, mode)
                     .await
             }
-        };
-        outcome(target, status, started)
+        }
     }
 
     async fn write_if_needed(
@@ -385,11 +424,31 @@ impl Engine {
         mut state: DestinationState,
         value: &SecretValue,
         marks: &Marks,
+        mode: Mode,
     ) -> Status {
+        let mut repairing = None;
+        if mode == Mode::Reconcile {
+            match self.drift(target, name, &state, marks).await {
+                Err(f) => return Status::from(f),
+                Ok(None) => {}
+                Ok(Some(reason)) if target.rule.on_drift == OnDrift::Report => {
+                    return Status::Drift {
+                        reason,
+                        repaired: false,
+                    };
+                }
+                Ok(Some(reason)) => repairing = Some(reason),
+            }
+        }
         let limit = target.store.max_value_bytes();
         // A create that finds the name taken decides once more from the new state.
         for _ in 0..2 {
-            match decide(&state, marks, target.rule.overwrite) {
+            let decision = match decide(&state, marks, target.rule.overwrite) {
+                // The marks say in step, the value says otherwise: write it again.
+                Decision::Unchanged if repairing.is_some() => Decision::Write,
+                decision => decision,
+            };
+            match decision {
                 Decision::Unchanged => return Status::Unchanged,
                 Decision::Skip(reason) => return Status::Skipped { reason },
                 Decision::Fail(f) => return Status::from(f),
@@ -409,7 +468,15 @@ impl Engine {
                         state: &state,
                     };
                     match target.store.write(write).await {
-                        Ok(Written::Done) => return Status::Synced,
+                        Ok(Written::Done) => {
+                            return match repairing.take() {
+                                Some(reason) => Status::Drift {
+                                    reason,
+                                    repaired: true,
+                                },
+                                None => Status::Synced,
+                            };
+                        }
                         Ok(Written::NameTaken) => match target.store.inspect(name).await {
                             Ok(now) => state = now,
                             Err(f) => return Status::from(f),
@@ -428,6 +495,44 @@ impl Engine {
             FailureClass::Conflict,
             "the name keeps being taken by concurrent writers",
         ))
+    }
+
+    /// Drift at a destination that fedsync manages for this source: its current
+    /// version is not the one fedsync wrote, or the value no longer matches the
+    /// value hash in marks that name the source's current version.
+    async fn drift(
+        &self,
+        target: &Target<'_>,
+        name: &str,
+        state: &DestinationState,
+        wanted: &Marks,
+    ) -> Result<Option<String>, Failure> {
+        match state {
+            DestinationState::Present {
+                managed: true,
+                marks: Some(held),
+                ..
+            } if held.age(wanted) == Age::Same => {
+                let (Some(key), Some(hash)) = (&self.value_key, &held.value_hash) else {
+                    return Ok(None);
+                };
+                let Some(value) = target.store.read_value(name).await? else {
+                    // Gone since it was inspected: the next change or pass sees it.
+                    return Ok(None);
+                };
+                Ok((key.check(hash, &wanted.source_ref, &value) == Check::Differs).then(|| {
+                    "its value no longer matches the value hash in fedsync's marks: changed outside fedsync".into()
+                }))
+            }
+            DestinationState::Present {
+                managed: true,
+                marks: None,
+                source_ref: Some(r),
+            } if *r == wanted.source_ref => Ok(Some(
+                "its current version is not the one fedsync wrote: changed outside fedsync, or a write was cut short".into(),
+            )),
+            _ => Ok(None),
+        }
     }
 
     async fn delete_one(

@@ -120,7 +120,13 @@ impl VaultClient {
         let jwt = identity.token(audience).await?;
         let url = format!("{}auth/{auth_mount}/login", self.base);
         let body = serde_json::json!({"role": role, "jwt": jwt.expose()});
-        let answer = http::client().post(url).json(&body).send().await;
+        // A login is harmless to repeat (an unused token expires with its lease).
+        let answer = http::client()
+            .post(url)
+            .json(&body)
+            .idempotent()
+            .send()
+            .await;
         let explain = |e: &HttpError| {
             let mut f = failure(e, format_args!("Vault JWT login as role {role:?}"));
             // Vault answers a refused login with 400: a trust problem, not bad input.

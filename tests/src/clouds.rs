@@ -39,14 +39,14 @@ impl Clouds {
             .create_role(
                 "fedsync-reader",
                 &json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-                    "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret", "kms:Sign", "kms:GetPublicKey"], "Resource": "*"}]}),
+                    "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret", "secretsmanager:ListSecrets", "kms:Sign", "kms:GetPublicKey"], "Resource": "*"}]}),
             )
             .await;
         let writer_role = moto
             .create_role(
                 "fedsync-writer",
                 &json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-                    "Action": ["secretsmanager:DescribeSecret", "secretsmanager:CreateSecret",
+                    "Action": ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue", "secretsmanager:CreateSecret",
                                "secretsmanager:PutSecretValue", "secretsmanager:TagResource",
                                "secretsmanager:UpdateSecretVersionStage", "secretsmanager:DeleteSecret",
                                "secretsmanager:RestoreSecret"],
@@ -70,7 +70,7 @@ impl Clouds {
         moto.secrets_manager()
             .create_secret()
             .name(SECRET)
-            .secret_string(VALUE)
+            .secret_string(crate::leaks::secret(VALUE))
             .send()
             .await
             .unwrap();
@@ -101,6 +101,9 @@ impl Clouds {
             .destination()
             .get_secret_value()
             .secret_id(name)
+            // AWS's default, named: moto's default follows the last PutSecretValue,
+            // not the label, once UpdateSecretVersionStage has moved it.
+            .version_stage("AWSCURRENT")
             .send()
             .await;
         value.ok().and_then(|v| v.secret_string().map(String::from))

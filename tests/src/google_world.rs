@@ -7,6 +7,7 @@ use crate::clouds::{Clouds, VALUE};
 use crate::google::{
     GoogleCloud, INSTANCE_SERVICE_ACCOUNT, Principal, SecretManagerRole, WorkloadIdentityProvider,
 };
+use crate::leaks::secret;
 use crate::receiver::Receiver;
 use crate::sts_front::RoleTrust;
 use serde_json::Value;
@@ -40,7 +41,7 @@ pub async fn google() -> GoogleCloud {
         .create_secret(SOURCE_PROJECT.0, GOOGLE_SECRET, &[], &[]);
     google
         .secret_manager
-        .add_version(SOURCE_PROJECT.0, GOOGLE_SECRET, VALUE.as_bytes());
+        .add_version(SOURCE_PROJECT.0, GOOGLE_SECRET, secret(VALUE).as_bytes());
     google
 }
 

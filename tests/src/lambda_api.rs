@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
+use crate::leaks::Role;
 use crate::process::CapturedProcess;
 use crate::server::Server;
 
@@ -435,7 +436,7 @@ impl LambdaProcess {
             .env("LANG", "en_US.UTF-8")
             .env("TZ", ":UTC")
             .envs(env);
-        let process = CapturedProcess::spawn(&mut command)
+        let process = CapturedProcess::spawn(Role::Fedsync, &mut command)
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
         Self { process }
     }
@@ -478,15 +479,8 @@ impl LambdaProcess {
 /// If the binary has not been built.
 #[track_caller]
 pub fn workspace_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the path of the running executable");
-    let exe_dir = exe.parent().expect("the executable lives in a directory");
-    // Tests live in target/PROFILE/deps, binaries (benchmarks) in target/PROFILE.
-    let profile_dir = if exe_dir.ends_with("deps") {
-        exe_dir.parent().unwrap_or(exe_dir)
-    } else {
-        exe_dir
-    };
-    let binary = profile_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    let binary =
+        crate::process::profile_dir().join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         binary.is_file(),
         "binary `{name}` not found at {}: run `cargo build --workspace --bins` (with --release for benchmarks) first",

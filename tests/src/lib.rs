@@ -6,11 +6,13 @@
 
 pub mod azure;
 pub mod clouds;
+pub mod fault_proxy;
 pub mod github;
 pub mod google;
 pub mod google_world;
 pub mod issuer;
 pub mod lambda_api;
+pub mod leaks;
 pub mod moto;
 pub mod notice;
 pub mod openbao;

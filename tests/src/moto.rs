@@ -31,6 +31,7 @@ use aws_sdk_secretsmanager::config::{BehaviorVersion, Region};
 use serde_json::{Value, json};
 use url::form_urlencoded;
 
+use crate::leaks::Role;
 use crate::process::CapturedProcess;
 use crate::xml;
 
@@ -70,7 +71,7 @@ impl Moto {
         let port = free_port();
         let mut command = Command::new(&moto_server);
         command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
-        let mut process = CapturedProcess::spawn(&mut command)
+        let mut process = CapturedProcess::spawn(Role::Server, &mut command)
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", moto_server.display()));
         let endpoint = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::new();

@@ -2,6 +2,7 @@
 //! workspace's `.venv`): KV v2 at `secret/`, configured through its HTTP API with
 //! the root token, as an operator would; killed when dropped.
 
+use crate::leaks::Role;
 use crate::moto::free_port;
 use crate::process::CapturedProcess;
 use serde_json::{Value, json};
@@ -66,7 +67,7 @@ impl OpenBao {
         }
         std::fs::write(&config, hcl).expect("the audit configuration is written");
         command.arg(format!("-config={}", config.display()));
-        let process = CapturedProcess::spawn(&mut command)
+        let process = CapturedProcess::spawn(Role::Server, &mut command)
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", bao.display()));
         let address = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::new();
@@ -131,7 +132,7 @@ impl OpenBao {
             Some(json!({"oidc_discovery_url": issuer, "bound_issuer": issuer})),
         )
         .await;
-        let policy = "path \"secret/data/*\" { capabilities = [\"read\"] }\npath \"secret/metadata/*\" { capabilities = [\"read\"] }\npath \"identity/oidc/token/*\" { capabilities = [\"read\"] }";
+        let policy = "path \"secret/data/*\" { capabilities = [\"read\"] }\npath \"secret/metadata/*\" { capabilities = [\"read\", \"list\"] }\npath \"identity/oidc/token/*\" { capabilities = [\"read\"] }";
         self.api(
             Method::PUT,
             "sys/policies/acl/fedsync-reader",
@@ -207,6 +208,15 @@ impl OpenBao {
                     && e["request"]["operation"] == operation
                     && e["request"]["path"] == path
             })
+            .count()
+    }
+
+    /// How many requests of any kind the file audit device logged.
+    pub fn audited_requests(&self) -> usize {
+        let log = std::fs::read_to_string(self.dir.path().join("audit.log")).unwrap_or_default();
+        log.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|e| e["type"] == "request")
             .count()
     }
 

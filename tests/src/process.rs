@@ -1,32 +1,49 @@
 //! Child processes (moto, the function binaries) whose stdout and stderr are kept in memory
-//! so tests can search the logs afterwards; the process is killed when the handle drops.
+//! so tests can search the logs afterwards, and appended to the suite's log file of the
+//! process (see `leaks`); the process is killed when the handle drops.
 
-use std::io::{self, BufRead, BufReader, Read};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use crate::leaks::{self, Role};
+
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
 /// A running child process with its output (stdout and stderr, interleaved line by line)
-/// captured into memory.
+/// captured into memory and into its suite log file.
 #[derive(Debug)]
 pub struct CapturedProcess {
     child: Child,
-    output: Arc<Mutex<Vec<u8>>>,
+    output: Arc<Mutex<Output>>,
     readers: Vec<JoinHandle<()>>,
 }
 
+/// What a process wrote so far, and its suite log file.
+#[derive(Debug)]
+struct Output {
+    memory: Vec<u8>,
+    file: File,
+}
+
 impl CapturedProcess {
-    /// Spawns `command` with stdin closed and stdout and stderr captured.
-    pub fn spawn(command: &mut Command) -> io::Result<Self> {
+    /// Spawns `command`, a process of `role`, with stdin closed and stdout and stderr
+    /// captured.
+    pub fn spawn(role: Role, command: &mut Command) -> io::Result<Self> {
+        let file = leaks::log_file(role, &program_name(command.get_program()))?;
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()?;
-        let output = Arc::new(Mutex::new(Vec::new()));
+        let output = Arc::new(Mutex::new(Output {
+            memory: Vec::new(),
+            file,
+        }));
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
         let readers = vec![
@@ -48,7 +65,7 @@ impl CapturedProcess {
     /// Everything the process has written so far (lossily decoded as UTF-8).
     pub fn logs(&self) -> String {
         let output = self.output.lock().expect("output buffer lock");
-        String::from_utf8_lossy(&output).into_owned()
+        String::from_utf8_lossy(&output.memory).into_owned()
     }
 
     /// Waits until the logs contain `needle`; `false` if they do not within `timeout`.
@@ -109,7 +126,7 @@ impl Drop for CapturedProcess {
 
 /// Copies `stream` into `output` line by line on a background thread, so lines from stdout
 /// and stderr interleave whole.
-fn capture(stream: impl Read + Send + 'static, output: Arc<Mutex<Vec<u8>>>) -> JoinHandle<()> {
+fn capture(stream: impl Read + Send + 'static, output: Arc<Mutex<Output>>) -> JoinHandle<()> {
     thread::spawn(move || {
         let mut reader = BufReader::new(stream);
         let mut line = Vec::new();
@@ -117,11 +134,49 @@ fn capture(stream: impl Read + Send + 'static, output: Arc<Mutex<Vec<u8>>>) -> J
             line.clear();
             match reader.read_until(b'\n', &mut line) {
                 Ok(0) | Err(_) => break,
-                Ok(_) => output
-                    .lock()
-                    .expect("output buffer lock")
-                    .extend_from_slice(&line),
+                Ok(_) => {
+                    let mut output = output.lock().expect("output buffer lock");
+                    output.memory.extend_from_slice(&line);
+                    output
+                        .file
+                        .write_all(&line)
+                        .expect("append to the suite log file");
+                }
             }
         }
     })
+}
+
+/// Runs `command`, a process of `role`, to completion with stdin closed, and appends its
+/// output (stdout, then stderr) to its suite log file, as [`CapturedProcess`] does.
+pub async fn output(
+    role: Role,
+    command: &mut tokio::process::Command,
+) -> io::Result<std::process::Output> {
+    let mut file = leaks::log_file(role, &program_name(command.as_std().get_program()))?;
+    let output = command.stdin(Stdio::null()).output().await?;
+    file.write_all(&output.stdout)?;
+    file.write_all(&output.stderr)?;
+    Ok(output)
+}
+
+/// The file name of a program.
+fn program_name(program: &std::ffi::OsStr) -> String {
+    Path::new(program)
+        .file_name()
+        .unwrap_or(program)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The profile directory of the running executable's target directory: tests live in
+/// `target/PROFILE/deps`, binaries in `target/PROFILE`.
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the path of the running executable");
+    let exe_dir = exe.parent().expect("the executable lives in a directory");
+    if exe_dir.ends_with("deps") {
+        exe_dir.parent().unwrap_or(exe_dir).to_path_buf()
+    } else {
+        exe_dir.to_path_buf()
+    }
 }

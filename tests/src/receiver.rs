@@ -3,6 +3,7 @@
 //! for log searches, and it is killed when dropped.
 
 use crate::lambda_api::workspace_binary;
+use crate::leaks::Role;
 use crate::moto::free_port;
 use crate::process::CapturedProcess;
 use std::process::Command;
@@ -31,7 +32,7 @@ impl Receiver {
             command.env(k, v);
         }
         let started = Instant::now();
-        let process = CapturedProcess::spawn(&mut command)
+        let process = CapturedProcess::spawn(Role::Fedsync, &mut command)
             .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
         let deadline = started + Duration::from_secs(20);
         loop {

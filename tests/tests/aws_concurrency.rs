@@ -3,6 +3,7 @@
 
 use fedsync::{ChangeKind, Config, Engine, SecretChange};
 use fedsync_tests::issuer::Issuer;
+use fedsync_tests::leaks;
 use fedsync_tests::moto::{Moto, credentials_env};
 use fedsync_tests::sts_front::{RoleTrust, StsFront};
 use futures_util::future::join_all;
@@ -37,7 +38,7 @@ async fn a_hundred_concurrent_changes_cause_exactly_one_exchange() {
         moto.secrets_manager()
             .create_secret()
             .name(format!("prod/s{i}"))
-            .secret_string(format!("v{i}"))
+            .secret_string(leaks::secret(format!("burst-source-value-{i}-6d0c")))
             .send()
             .await
             .unwrap();

@@ -5,6 +5,7 @@
 
 use fedsync_tests::clouds::{Clouds, SECRET, SUBJECT, VALUE, event};
 use fedsync_tests::lambda_api::LambdaApi;
+use fedsync_tests::leaks;
 use fedsync_tests::sts_front::StsError;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -112,7 +113,7 @@ async fn redelivery_and_a_retry_after_a_failure_leave_exactly_one_version() {
         .secrets_manager()
         .put_secret_value()
         .secret_id(SECRET)
-        .secret_string("second-value")
+        .secret_string(leaks::secret("second-value"))
         .send()
         .await
         .unwrap();
@@ -190,7 +191,7 @@ async fn a_secret_fedsync_does_not_manage_is_left_alone() {
         .destination()
         .create_secret()
         .name(SECRET)
-        .secret_string("owned-by-someone-else")
+        .secret_string(leaks::secret("owned-by-someone-else"))
         .send()
         .await
         .unwrap();
@@ -261,7 +262,7 @@ async fn a_source_rollback_moves_the_destination_back_without_a_new_version() {
     let second = source
         .put_secret_value()
         .secret_id(SECRET)
-        .secret_string("second-value")
+        .secret_string(leaks::secret("second-value"))
         .send()
         .await
         .unwrap();
@@ -389,7 +390,7 @@ async fn deletions_are_ignored_by_default_and_unmanaged_copies_never_deleted() {
         .destination()
         .create_secret()
         .name(SECRET)
-        .secret_string("theirs")
+        .secret_string(leaks::secret("theirs-unmanaged-copy-8a1f"))
         .send()
         .await
         .unwrap();
@@ -437,7 +438,7 @@ async fn key_granularity_writes_one_secret_per_json_key() {
         .secrets_manager()
         .create_secret()
         .name("prod/app/cfg")
-        .secret_string(json)
+        .secret_string(leaks::secret(json))
         .send()
         .await
         .unwrap();
@@ -512,7 +513,7 @@ async fn an_event_naming_the_secret_by_arn_is_resolved_through_the_source() {
 async fn binary_values_are_copied_as_bytes_and_oversized_ones_refused_before_any_write() {
     let clouds = Clouds::start().await;
     let source = clouds.moto.secrets_manager();
-    let bytes: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
+    let bytes = leaks::secret_bytes((0..=255u8).cycle().take(1000).collect::<Vec<u8>>());
     let blob = aws_sdk_secretsmanager::primitives::Blob::new(bytes.clone());
     source
         .create_secret()
@@ -521,7 +522,7 @@ async fn binary_values_are_copied_as_bytes_and_oversized_ones_refused_before_any
         .send()
         .await
         .unwrap();
-    let big = "x".repeat(65_537);
+    let big = leaks::secret("x".repeat(65_537));
     source
         .create_secret()
         .name("prod/app/big")

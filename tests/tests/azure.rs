@@ -13,6 +13,7 @@ use fedsync_tests::google_world::{
     trust,
 };
 use fedsync_tests::lambda_api::{LambdaApi, LambdaProcess};
+use fedsync_tests::leaks;
 use fedsync_tests::receiver::Receiver;
 use serde_json::Value;
 use std::time::Duration;
@@ -102,7 +103,7 @@ async fn a_soft_deleted_name_is_refused_under_fail_and_recovered_under_recover()
         .secrets_manager()
         .put_secret_value()
         .secret_id(SECRET)
-        .secret_string("second-value")
+        .secret_string(leaks::secret("second-value"))
         .send()
         .await
         .unwrap();
@@ -148,7 +149,7 @@ async fn a_name_collision_is_reported_and_nothing_is_overwritten() {
         .secrets_manager()
         .create_secret()
         .name("prod/app-db")
-        .secret_string("another")
+        .secret_string(leaks::secret("another-value-of-prod-app-dash-db"))
         .send()
         .await
         .unwrap();
@@ -218,7 +219,7 @@ async fn webhook() -> Webhook {
     let clouds = Clouds::start().await;
     let google = google().await;
     let azure = azure(clouds.issuer.url(), SUBJECT).await;
-    azure.vault.set_secret(KV_NAME, VALUE, &[]);
+    azure.vault.set_secret(KV_NAME, &leaks::secret(VALUE), &[]);
     let provider = trust(
         &google,
         clouds.issuer.url(),
@@ -453,9 +454,49 @@ async fn a_throttled_write_is_retried_after_the_wait_key_vault_asks_for() {
     let o = deliver(&api, event("eventbridge-put-secret-value.json")).await;
     assert_eq!(o["status"], "synced", "{o:#}");
     assert_eq!(azure.vault.secret(KV_NAME).unwrap().versions.len(), 1);
-    assert!(
-        process
-            .logs()
-            .contains("the store is throttling; waiting as it asks")
+    let logs = process.logs();
+    let retry = logs
+        .lines()
+        .find(|l| l.contains("retrying after a transient failure"))
+        .unwrap_or_else(|| panic!("no retry logged: {logs}"));
+    let retry: serde_json::Value = serde_json::from_str(retry).unwrap();
+    assert_eq!(retry["class"], "throttled", "{retry}");
+    assert!(retry["wait_ms"].as_u64().unwrap() >= 1000, "{retry}");
+    // The call is named by method and path, never its query.
+    let call = retry["call"].as_str().unwrap();
+    assert!(call.ends_with(&format!(" /secrets/{KV_NAME}")), "{retry}");
+}
+
+#[tokio::test]
+async fn retries_stop_before_the_lambda_deadline_and_the_invocation_asks_for_a_retry() {
+    let clouds = Clouds::start().await;
+    let azure = azure(clouds.issuer.url(), SUBJECT).await;
+    let (api, process) = lambda(&clouds, &azure, SUBJECT, "").await;
+    // Key Vault throttles every request, asking for a second each time.
+    azure.vault.fail_next(
+        1000,
+        fedsync_tests::azure::key_vault::KvError::throttled(Duration::from_secs(1)),
     );
+    let timeout = Duration::from_secs(4);
+    let started = std::time::Instant::now();
+    let answer = api
+        .invoke(event("eventbridge-put-secret-value.json"), timeout)
+        .await;
+    let elapsed = started.elapsed();
+    // An answer (Lambda retries a failed invocation), not a timeout.
+    let (_, message) = answer.expect_error();
+    assert!(elapsed < timeout, "answered after {elapsed:?}");
+    assert!(message.contains("(HTTP 429)"), "{message}");
+    let logs = process.logs();
+    assert!(
+        logs.contains("retrying after a transient failure"),
+        "retried while there was time: {logs}"
+    );
+    assert!(
+        logs.contains("not retrying: the wait would pass the invocation's deadline"),
+        "{logs}"
+    );
+    azure.vault.clear_faults();
+    let o = deliver(&api, event("eventbridge-put-secret-value.json")).await;
+    assert_eq!(o["status"], "synced", "{o:#}");
 }

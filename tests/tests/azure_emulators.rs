@@ -1288,6 +1288,281 @@ async fn key_vault_throttles_on_demand() {
     assert_eq!(w.vault.secret("db").unwrap().versions.len(), 1);
 }
 
+/// Follows `nextLink` from `first` (a path and query on the vault) to the last page;
+/// answers the pages.
+async fn all_pages(w: &World, bearer: &str, first: &str) -> Vec<Value> {
+    let mut next = Some(format!("{}{first}", w.vault.url()));
+    let mut pages = Vec::new();
+    while let Some(url) = next {
+        let response = w.http.get(&url).bearer_auth(bearer).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{url}");
+        let page: Value = response.json().await.unwrap();
+        let mut fields: Vec<&str> = page
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        fields.sort_unstable();
+        assert_eq!(fields, ["nextLink", "value"], "{page}");
+        next = page["nextLink"].as_str().map(str::to_owned);
+        pages.push(page);
+    }
+    pages
+}
+
+/// The secret names of a `GET /secrets` page, from the item ids.
+fn listed_names(page: &Value) -> Vec<String> {
+    let prefix = format!("https://{VAULT}.vault.azure.net/secrets/");
+    page["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| {
+            let id = item["id"].as_str().unwrap();
+            id.strip_prefix(&prefix).unwrap().to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn key_vault_lists_secrets_in_pages() {
+    let w = world().await;
+    let writer = token(&w, TENANT, WRITER).await;
+    let auth = Some(writer.as_str());
+
+    // An empty vault: no items, no next page.
+    let (status, _, body) = kv(&w, Method::GET, &format!("/secrets?{API}"), auth, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"value": [], "nextLink": null}));
+
+    // 30 secrets with mixed-case names, created out of name order; two soft-deleted, one
+    // being recovered.
+    let mut active: Vec<String> = (0..30)
+        .map(|i| {
+            let n = (i * 11) % 30;
+            if n % 2 == 0 {
+                format!("App-{n:02}")
+            } else {
+                format!("app-{n:02}")
+            }
+        })
+        .collect();
+    for name in &active {
+        w.vault.set_secret(name, "first", &[]);
+    }
+    let (status, _, _) = kv(
+        &w,
+        Method::PUT,
+        &format!("/secrets/app-01?{API}"),
+        auth,
+        Some(json!({"value": "second", "contentType": "text/plain", "tags": {"source": "aws"}})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    w.vault.create_soft_deleted("App-15x", "gone");
+    w.vault.create_soft_deleted("a-deleted", "gone");
+    w.vault.create_soft_deleted("app-recovering", "back soon");
+    w.vault.set_recovery_delay(Duration::from_secs(60));
+    let (status, _, _) = kv(
+        &w,
+        Method::POST,
+        &format!("/deletedsecrets/app-recovering/recover?{API}"),
+        auth,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    active.sort_by_key(|name| name.to_lowercase());
+
+    // Pages of 7 cover every active secret exactly once, in name order ignoring case.
+    let pages = all_pages(&w, &writer, &format!("/secrets?{API}&maxresults=7")).await;
+    assert_eq!(
+        pages
+            .iter()
+            .map(|p| p["value"].as_array().unwrap().len())
+            .collect::<Vec<_>>(),
+        [7, 7, 7, 7, 2]
+    );
+    let listed: Vec<String> = pages.iter().flat_map(listed_names).collect();
+    assert_eq!(listed, active);
+    for page in &pages[..4] {
+        let next = page["nextLink"].as_str().unwrap();
+        let prefix = format!("{}/secrets?{API}&$skiptoken=", w.vault.url());
+        assert!(next.starts_with(&prefix), "{next}");
+        assert!(next.ends_with("&maxresults=7"), "{next}");
+    }
+    // Items carry the latest version's metadata, never a value or a version.
+    let items: Vec<&Value> = pages
+        .iter()
+        .flat_map(|p| p["value"].as_array().unwrap())
+        .collect();
+    let app01 = items
+        .iter()
+        .find(|i| i["id"].as_str().unwrap().ends_with("/app-01"))
+        .unwrap();
+    let latest = w.vault.latest("app-01").unwrap();
+    assert_eq!(app01["contentType"], "text/plain");
+    assert_eq!(app01["tags"], json!({"source": "aws"}));
+    assert_eq!(app01["attributes"]["enabled"], true);
+    assert_eq!(app01["attributes"]["created"], latest.created);
+    assert_eq!(
+        app01["attributes"]["recoveryLevel"],
+        "Recoverable+Purgeable"
+    );
+    for item in &items {
+        let mut fields: Vec<&str> = item
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        fields.sort_unstable();
+        let allowed = ["attributes", "contentType", "id", "tags"];
+        assert!(fields.iter().all(|f| allowed.contains(f)), "{item}");
+        assert!(
+            fields.contains(&"attributes") && fields.contains(&"id"),
+            "{item}"
+        );
+    }
+
+    // Without maxresults a page holds 25.
+    let pages = all_pages(&w, &writer, &format!("/secrets?{API}")).await;
+    assert_eq!(pages.len(), 2);
+    assert_eq!(listed_names(&pages[0]), active[..25]);
+    assert!(
+        pages[0]["nextLink"]
+            .as_str()
+            .unwrap()
+            .ends_with("&maxresults=25")
+    );
+    assert_eq!(listed_names(&pages[1]), active[25..]);
+
+    // A page resumes after the last secret served: a secret created meanwhile before that
+    // point and one deleted before it was served make no other secret appear twice or go
+    // missing.
+    let (_, _, first) = kv(
+        &w,
+        Method::GET,
+        &format!("/secrets?{API}&maxresults=10"),
+        auth,
+        None,
+    )
+    .await;
+    assert_eq!(listed_names(&first), active[..10]);
+    let next = first["nextLink"].as_str().unwrap().to_owned();
+    w.vault.set_secret("aaa-early", "new", &[]);
+    w.vault.soft_delete(&active[12]);
+    let rest: Vec<String> = all_pages(&w, &writer, next.strip_prefix(w.vault.url()).unwrap())
+        .await
+        .iter()
+        .flat_map(listed_names)
+        .collect();
+    let mut expected = active[10..].to_vec();
+    expected.remove(2);
+    assert_eq!(rest, expected);
+
+    // maxresults outside 1..=25 and tokens this list did not issue are refused.
+    for max in ["0", "26", "-1", "ten", ""] {
+        let path = format!("/secrets?{API}&maxresults={max}");
+        let (status, _, body) = kv(&w, Method::GET, &path, auth, None).await;
+        assert_kv_error(status, &body, 400, "BadParameter", None);
+    }
+    let token = next
+        .split("$skiptoken=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    let (_, _, versions) = kv(
+        &w,
+        Method::GET,
+        &format!("/secrets/app-01/versions?{API}&maxresults=1"),
+        auth,
+        None,
+    )
+    .await;
+    let versions_link = versions["nextLink"].as_str().unwrap();
+    let versions_token = versions_link
+        .split("$skiptoken=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    for bad in ["10", "garbled", &token[..token.len() - 1], versions_token] {
+        let path = format!("/secrets?{API}&$skiptoken={bad}");
+        let (status, _, body) = kv(&w, Method::GET, &path, auth, None).await;
+        assert_kv_error(status, &body, 400, "BadParameter", None);
+    }
+    let (status, _, body) = kv(&w, Method::GET, "/secrets", auth, None).await;
+    assert_kv_error(status, &body, 400, "BadParameter", None);
+}
+
+#[tokio::test]
+async fn key_vault_listing_needs_read_metadata_on_the_vault() {
+    let w = world().await;
+    w.vault.set_secret("db", "v", &[]);
+    let stranger = token(&w, TENANT, STRANGER).await;
+    let path = format!("/secrets?{API}");
+    let resource = format!(
+        "Resource: '/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/fedsync-tests/providers/microsoft.keyvault/vaults/{VAULT}/secrets'"
+    );
+    let refused = |status: u16, body: &Value| {
+        assert_kv_error(status, body, 403, "Forbidden", Some("ForbiddenByRbac"));
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("Action: 'Microsoft.KeyVault/vaults/secrets/readMetadata/action'"),
+            "{message}"
+        );
+        assert!(message.contains(&resource), "{message}");
+    };
+    let (status, _, body) = kv(&w, Method::GET, &path, Some(&stranger), None).await;
+    refused(status, &body);
+    // A grant on one secret does not reach the vault-wide list, whatever its role.
+    w.vault
+        .grant_on_secret(STRANGER, "db", Role::SecretsOfficer);
+    let (status, _, body) = kv(&w, Method::GET, &path, Some(&stranger), None).await;
+    refused(status, &body);
+    // Reading values is not reading metadata.
+    w.vault.revoke(STRANGER);
+    w.vault
+        .grant(STRANGER, Role::Custom(vec![DataAction::GetSecret]));
+    let (status, _, body) = kv(&w, Method::GET, &path, Some(&stranger), None).await;
+    refused(status, &body);
+    // Reader, Secrets User and Secrets Officer on the vault all list.
+    for role in [Role::Reader, Role::SecretsUser, Role::SecretsOfficer] {
+        w.vault.revoke(STRANGER);
+        w.vault.grant(STRANGER, role.clone());
+        let (status, _, body) = kv(&w, Method::GET, &path, Some(&stranger), None).await;
+        assert_eq!(status, 200, "{role:?}: {body}");
+        assert_eq!(listed_names(&body), ["db"]);
+    }
+    // Unauthenticated and throttled calls are counted too.
+    let (status, _, body) = kv(&w, Method::GET, &path, None, None).await;
+    assert_kv_error(status, &body, 401, "Unauthorized", None);
+    w.vault
+        .fail_next(1, KvError::throttled(Duration::from_secs(2)));
+    let (status, headers, body) = kv(&w, Method::GET, &path, Some(&stranger), None).await;
+    assert_kv_error(status, &body, 429, "Throttled", None);
+    assert_eq!(headers["retry-after"], "2");
+    assert_eq!(w.vault.calls(Operation::GetSecrets), 8);
+    let requests = w.vault.requests();
+    let statuses: Vec<u16> = requests
+        .iter()
+        .filter(|r| r.operation == Operation::GetSecrets)
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, [403, 403, 403, 200, 200, 200, 401, 429]);
+    assert!(
+        requests
+            .iter()
+            .filter(|r| r.operation == Operation::GetSecrets)
+            .all(|r| r.secret.is_empty())
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Event Grid.
 

@@ -3,7 +3,9 @@
 
 use fedsync_tests::clouds::{Clouds, SECRET, SUBJECT, VALUE};
 use fedsync_tests::lambda_api::workspace_binary;
+use fedsync_tests::leaks::Role;
 use fedsync_tests::moto::credentials_env;
+use fedsync_tests::process;
 use std::path::Path;
 use std::process::Output;
 
@@ -12,13 +14,14 @@ fn events_dir() -> std::path::PathBuf {
 }
 
 async fn fedsync(clouds: &Clouds, args: &[&str]) -> Output {
-    tokio::process::Command::new(workspace_binary("fedsync"))
+    let mut command = tokio::process::Command::new(workspace_binary("fedsync"));
+    command
         .args(args)
         .env_clear()
         .envs(credentials_env(&clouds.reader))
         .env("AWS_REGION", "us-east-1")
-        .env("FEDSYNC_SIGNING_KEY", clouds.issuer.ec().private_key_pem())
-        .output()
+        .env("FEDSYNC_SIGNING_KEY", clouds.issuer.ec().private_key_pem());
+    process::output(Role::Fedsync, &mut command)
         .await
         .expect("run fedsync")
 }
@@ -141,7 +144,8 @@ async fn a_github_actions_job_syncs_with_the_runner_token() {
     );
     let config = write_config(&config);
     let event = events_dir().join("eventbridge-put-secret-value.json");
-    let out = tokio::process::Command::new(workspace_binary("fedsync"))
+    let mut command = tokio::process::Command::new(workspace_binary("fedsync"));
+    command
         .args([
             "run",
             "--config",
@@ -155,10 +159,8 @@ async fn a_github_actions_job_syncs_with_the_runner_token() {
         .env("AWS_REGION", "us-east-1")
         .env("FEDSYNC_SIGNING_KEY", clouds.issuer.ec().private_key_pem())
         .env("ACTIONS_ID_TOKEN_REQUEST_URL", runner.url())
-        .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", runner.request_token())
-        .output()
-        .await
-        .unwrap();
+        .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", runner.request_token());
+    let out = process::output(Role::Fedsync, &mut command).await.unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

@@ -8,6 +8,7 @@ use fedsync_tests::google::{
     GoogleCloud, Principal, SecretManagerMethod, SecretManagerRole, ServiceAccountRole,
 };
 use fedsync_tests::google_world::*;
+use fedsync_tests::leaks;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -161,9 +162,11 @@ async fn duplicate_and_out_of_order_pushes_never_regress_nor_duplicate() {
     let token = w.good_token();
     w.push(&push_body("SECRET_VERSION_ADD", 1), Some(token.clone()))
         .await;
-    w.google
-        .secret_manager
-        .add_version(SOURCE_PROJECT.0, GOOGLE_SECRET, b"second-value");
+    w.google.secret_manager.add_version(
+        SOURCE_PROJECT.0,
+        GOOGLE_SECRET,
+        leaks::secret("second-value").as_bytes(),
+    );
     let (_, answer) = w
         .push(&push_body("SECRET_VERSION_ADD", 2), Some(token.clone()))
         .await;

@@ -1605,6 +1605,290 @@ async fn secret_manager_injects_failures_and_counts_calls() {
     );
 }
 
+impl World {
+    /// One `secrets.list` page: status and body.
+    async fn list_page(&self, token: &str, query: &str) -> (u16, Value) {
+        self.sm(
+            M::GET,
+            &format!("projects/{PROJECT}/secrets?{query}"),
+            Some(token),
+            None,
+        )
+        .await
+    }
+}
+
+/// The secret IDs of a `secrets.list` page, in the order answered.
+fn listed_ids(page: &Value) -> Vec<String> {
+    let prefix = format!("projects/{NUMBER}/secrets/");
+    page["secrets"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|s| {
+            let name = s["name"].as_str().unwrap();
+            name.strip_prefix(&prefix).unwrap().to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn secret_manager_lists_secrets_newest_first_in_pages() {
+    let w = world().await;
+    let sm = &w.cloud.secret_manager;
+    let token = w.federated_token().await;
+    let member = federated_member();
+
+    // Listing needs `secretmanager.secrets.list` on the project: a grant on one secret or
+    // a role without the permission is not enough.
+    sm.create_secret(PROJECT, "granted", &[], &[]);
+    sm.grant_on_secret(PROJECT, "granted", &member, SecretManagerRole::Viewer);
+    sm.grant(PROJECT, &member, SecretManagerRole::SecretAccessor);
+    sm.grant(PROJECT, &member, SecretManagerRole::SecretVersionManager);
+    let denied = w.list_page(&token, "").await;
+    assert_status(
+        &denied,
+        403,
+        "PERMISSION_DENIED",
+        &format!(
+            "Permission 'secretmanager.secrets.list' denied for resource 'projects/{PROJECT}' (or it may not exist)."
+        ),
+    );
+    assert_eq!(
+        denied.1["error"]["details"][0]["metadata"]["permission"],
+        "secretmanager.secrets.list"
+    );
+    assert!(sm.delete_secret(PROJECT, "granted"));
+    sm.grant(PROJECT, &member, SecretManagerRole::Viewer);
+
+    // An empty project answers the empty message: every field omitted.
+    let (status, body) = w.list_page(&token, "").await;
+    assert_eq!((status, &body), (200, &json!({})));
+
+    // Secrets created in an order that is neither alphabetical nor its reverse, one
+    // millisecond apart so that their create times differ.
+    let created: Vec<String> = (0..23).map(|i| format!("s{:02}", (i * 7) % 23)).collect();
+    for id in &created {
+        sm.create_secret(PROJECT, id, &[("team", "core")], &[]);
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    sm.add_project("other-proj", "210987654321");
+    sm.create_secret("other-proj", "elsewhere", &[], &[]);
+    let newest_first: Vec<String> = created.iter().rev().cloned().collect();
+
+    // Pages of 5 cover every secret of the project exactly once, newest first.
+    let mut listed = Vec::new();
+    let mut pages = 0;
+    let mut query = "pageSize=5".to_owned();
+    loop {
+        let (status, page) = w.list_page(&token, &query).await;
+        assert_eq!(status, 200, "{page}");
+        pages += 1;
+        assert_eq!(page["totalSize"], 23, "{page}");
+        let ids = listed_ids(&page);
+        assert!(!ids.is_empty() && ids.len() <= 5, "{page}");
+        listed.extend(ids);
+        match page.get("nextPageToken") {
+            Some(next) => {
+                query = format!("pageSize=5&pageToken={}", urlencode(next.as_str().unwrap()))
+            }
+            None => {
+                assert_eq!(keys(&page), BTreeSet::from(["secrets", "totalSize"]));
+                break;
+            }
+        }
+    }
+    assert_eq!(pages, 5);
+    assert_eq!(listed, newest_first);
+
+    // Each listed secret is the Secret that get answers.
+    let (_, page) = w.list_page(&token, "pageSize=1").await;
+    let (status, got) = w
+        .sm(
+            M::GET,
+            &format!("projects/{PROJECT}/secrets/{}", newest_first[0]),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(page["secrets"], json!([got]));
+    assert_eq!(got["labels"], json!({"team": "core"}));
+
+    // Absent, 0 and above the maximum all mean one page here; the project may be named by
+    // number.
+    for query in ["", "pageSize=0", "pageSize=25001", "page_size=2147483647"] {
+        let (status, page) = w.list_page(&token, query).await;
+        assert_eq!(status, 200, "{query}: {page}");
+        assert_eq!(listed_ids(&page), newest_first, "{query}");
+        assert!(page.get("nextPageToken").is_none(), "{query}");
+    }
+    let (_, by_number) = w
+        .sm(
+            M::GET,
+            &format!("projects/{NUMBER}/secrets"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(listed_ids(&by_number), newest_first);
+
+    // A page resumes after the last secret served: a secret created meanwhile (the newest,
+    // so before that point) and one deleted before it was served make no other secret
+    // appear twice or go missing.
+    let (_, first) = w.list_page(&token, "pageSize=10").await;
+    assert_eq!(listed_ids(&first), newest_first[..10]);
+    let next = urlencode(first["nextPageToken"].as_str().unwrap());
+    sm.create_secret(PROJECT, "late", &[], &[]);
+    assert!(sm.delete_secret(PROJECT, &newest_first[15]));
+    let (_, rest) = w
+        .sm(
+            M::GET,
+            &format!("projects/{NUMBER}/secrets?pageSize=100&pageToken={next}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    let mut expected: Vec<String> = newest_first[10..].to_vec();
+    expected.retain(|id| *id != newest_first[15]);
+    assert_eq!(listed_ids(&rest), expected);
+    assert_eq!(rest["totalSize"], 23);
+
+    // Refusals: page sizes that are negative or not int32, tokens this listing did not
+    // issue, filters (not emulated), unknown parameters.
+    for size in ["-1", "2147483648", "ten", "1.5"] {
+        let answer = w.list_page(&token, &format!("pageSize={size}")).await;
+        assert_eq!(answer.0, 400, "{size}: {}", answer.1);
+        assert_eq!(answer.1["error"]["status"], "INVALID_ARGUMENT", "{size}");
+    }
+    sm.add_version(PROJECT, "late", b"one");
+    sm.add_version(PROJECT, "late", b"two");
+    let (_, versions) = w
+        .sm(
+            M::GET,
+            &format!("projects/{PROJECT}/secrets/late/versions?pageSize=1"),
+            Some(&token),
+            None,
+        )
+        .await;
+    let versions_token = urlencode(versions["nextPageToken"].as_str().unwrap());
+    let truncated = &next[..next.len() - 1];
+    for token_text in ["garbled", versions_token.as_str(), truncated] {
+        assert_status_like(
+            &w.list_page(&token, &format!("pageToken={token_text}"))
+                .await,
+            400,
+            "INVALID_ARGUMENT",
+            "Invalid page_token",
+        );
+    }
+    assert_status(
+        &w.list_page(&token, "filter=name%3Aprod").await,
+        501,
+        "UNIMPLEMENTED",
+        "List filters are not emulated.",
+    );
+    // Empty token and filter are the defaults.
+    assert_eq!(w.list_page(&token, "pageToken=&filter=").await.0, 200);
+    assert_status_like(
+        &w.list_page(&token, "orderBy=name").await,
+        400,
+        "INVALID_ARGUMENT",
+        "Unknown name \"orderBy\"",
+    );
+    // Location-scoped listing is not emulated.
+    assert_eq!(
+        w.sm(
+            M::GET,
+            &format!("projects/{PROJECT}/locations/us-east1/secrets"),
+            Some(&token),
+            None
+        )
+        .await
+        .0,
+        501
+    );
+
+    // Every call was counted, refusals included.
+    let statuses: Vec<u16> = sm
+        .call_log()
+        .iter()
+        .filter(|c| c.method == SecretManagerMethod::ListSecrets)
+        .map(|c| c.status)
+        .collect();
+    assert_eq!(statuses.len(), sm.calls(SecretManagerMethod::ListSecrets));
+    assert_eq!(statuses[0], 403);
+    assert_eq!(statuses.iter().filter(|s| **s == 400).count(), 8);
+    assert_eq!(statuses.iter().filter(|s| **s == 501).count(), 1);
+}
+
+#[tokio::test]
+async fn secret_manager_version_pages_resume_after_the_last_version() {
+    let w = world().await;
+    let sm = &w.cloud.secret_manager;
+    sm.grant(PROJECT, &federated_member(), SecretManagerRole::Viewer);
+    let token = w.federated_token().await;
+    sm.create_secret(PROJECT, "db", &[], &[]);
+    for data in [b"1", b"2", b"3", b"4"] {
+        sm.add_version(PROJECT, "db", data);
+    }
+    let list = |query: String| {
+        let w = &w;
+        let token = &token;
+        async move {
+            w.sm(
+                M::GET,
+                &format!("projects/{PROJECT}/secrets/db/versions?{query}"),
+                Some(token),
+                None,
+            )
+            .await
+        }
+    };
+    let numbers = |page: &Value| -> Vec<u64> {
+        page["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                let name = v["name"].as_str().unwrap();
+                name.rsplit('/').next().unwrap().parse().unwrap()
+            })
+            .collect()
+    };
+    let (_, first) = list("pageSize=2".to_owned()).await;
+    assert_eq!(numbers(&first), [4, 3]);
+    // A version added between pages is newer than the page's last: it does not shift the
+    // next page.
+    sm.add_version(PROJECT, "db", b"5");
+    let next = urlencode(first["nextPageToken"].as_str().unwrap());
+    let (status, second) = list(format!("pageSize=2&pageToken={next}")).await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(numbers(&second), [2, 1]);
+    assert!(second.get("nextPageToken").is_none(), "{second}");
+    assert_eq!(second["totalSize"], 5);
+    // Above the maximum is capped, not refused.
+    let (status, all) = list("pageSize=25001".to_owned()).await;
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(numbers(&all), [5, 4, 3, 2, 1]);
+    // The token of one secret's versions does not continue another's.
+    sm.create_secret(PROJECT, "other", &[], &[]);
+    sm.add_version(PROJECT, "other", b"x");
+    assert_status_like(
+        &w.sm(
+            M::GET,
+            &format!("projects/{PROJECT}/secrets/other/versions?pageToken={next}"),
+            Some(&token),
+            None,
+        )
+        .await,
+        400,
+        "INVALID_ARGUMENT",
+        "Invalid page_token",
+    );
+}
+
 /// Verifies a Google-signed JWT through the issuer's discovery document and JWKS.
 async fn verify_google_jwt(
     http: &reqwest::Client,

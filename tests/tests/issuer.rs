@@ -7,7 +7,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use fedsync_tests::clouds::{Clouds, DEST_REGION, SECRET, SUBJECT, VALUE, event};
 use fedsync_tests::issuer::{KeyType, SigningKey, jwk_thumbprint};
 use fedsync_tests::lambda_api::{LambdaApi, LambdaProcess, workspace_binary};
+use fedsync_tests::leaks::Role;
 use fedsync_tests::moto::{Moto, credentials_env};
+use fedsync_tests::process;
 use fedsync_tests::static_files::StaticFiles;
 use fedsync_tests::sts_front::RoleTrust;
 use serde_json::Value;
@@ -23,14 +25,13 @@ async fn fedsync_issuer(
     let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
     std::io::Write::write_all(&mut file, config.as_bytes()).unwrap();
     let config_path = file.path().to_str().unwrap().to_string();
-    tokio::process::Command::new(workspace_binary("fedsync"))
+    let mut command = tokio::process::Command::new(workspace_binary("fedsync"));
+    command
         .args(["issuer", "--config", &config_path])
         .args(args)
         .env_clear()
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .output()
-        .await
-        .unwrap()
+        .envs(env.iter().map(|(k, v)| (k, v)));
+    process::output(Role::Fedsync, &mut command).await.unwrap()
 }
 
 /// `fedsync issuer --out SITE`, then what plain `fedsync issuer` prints; both must succeed.

@@ -5,6 +5,7 @@
 
 use fedsync_tests::clouds::{Clouds, SECRET, SUBJECT, VALUE, event};
 use fedsync_tests::lambda_api::LambdaApi;
+use fedsync_tests::leaks;
 use fedsync_tests::sts_front::StsError;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -21,7 +22,7 @@ async fn create_other(clouds: &Clouds) {
         .secrets_manager()
         .create_secret()
         .name(OTHER)
-        .secret_string(OTHER_VALUE)
+        .secret_string(leaks::secret(OTHER_VALUE))
         .send()
         .await
         .unwrap();

@@ -5,6 +5,7 @@
 
 use fedsync_tests::clouds::{Clouds, SUBJECT};
 use fedsync_tests::issuer::unix_now;
+use fedsync_tests::leaks;
 use fedsync_tests::notice;
 use fedsync_tests::openbao::OpenBao;
 use fedsync_tests::receiver::Receiver;
@@ -24,8 +25,11 @@ async fn world(granularity: &str) -> (Clouds, OpenBao, Receiver) {
     let bao = OpenBao::start().await;
     bao.trust_jwt(clouds.issuer.url(), "fedsync", "vault", SUBJECT)
         .await;
-    bao.put("app/db", json!({"user": "app", "password": PASSWORD}))
-        .await;
+    bao.put(
+        "app/db",
+        leaks::secret_json(json!({"user": "app", "password": PASSWORD})),
+    )
+    .await;
     let rules = format!(
         "[[rules]]\nsource = \"vault\"\nmatch = \"app/**\"\ndestinations = [\"aws-dr\"]\n{granularity}\n\n[sources.vault]\nkind = \"vault-kv\"\naddress = \"{}\"\nlogin = {{ role = \"fedsync\", identity = \"deploy\" }}\n\n[triggers.notify]\nhmac_secret = \"env:FEDSYNC_NOTIFY_SECRET\"\n",
         bao.address()
@@ -59,7 +63,10 @@ async fn a_vault_secret_reaches_aws_through_a_jwt_login() {
     assert_eq!(value, json!({"user": "app", "password": PASSWORD}));
 
     let version = bao
-        .put("app/db", json!({"user": "app", "password": "rotated"}))
+        .put(
+            "app/db",
+            leaks::secret_json(json!({"user": "app", "password": "rotated-Pa55word-never-logged"})),
+        )
         .await;
     // The notice of the new version (an identical notice within the same second
     // would be a replay, and do nothing).
@@ -103,7 +110,8 @@ async fn a_login_vault_refuses_is_explained() {
         "fedsync:someone-else",
     )
     .await;
-    bao.put("app/db", json!({"password": PASSWORD})).await;
+    bao.put("app/db", leaks::secret_json(json!({"password": PASSWORD})))
+        .await;
     let rules = format!(
         "[[rules]]\nsource = \"vault\"\nmatch = \"app/**\"\ndestinations = [\"aws-dr\"]\n\n[sources.vault]\nkind = \"vault-kv\"\naddress = \"{}\"\nlogin = {{ role = \"fedsync\", identity = \"deploy\" }}\n\n[triggers.notify]\nhmac_secret = \"env:FEDSYNC_NOTIFY_SECRET\"\n",
         bao.address()
@@ -128,4 +136,50 @@ async fn a_login_vault_refuses_is_explained() {
             .await
             .is_err()
     );
+}
+
+#[tokio::test]
+async fn a_reconcile_pass_walks_every_folder_of_the_mount() {
+    let (clouds, bao, _receiver) = world("").await;
+    for path in ["app/a/one", "app/a/two", "app/b/c/deep", "ops/elsewhere"] {
+        bao.put(
+            path,
+            leaks::secret_json(json!({"value": format!("{path}-Pa55-never-logged")})),
+        )
+        .await;
+    }
+    let rules = format!(
+        "[[rules]]\nsource = \"vault\"\nmatch = \"app/**\"\ndestinations = [\"aws-dr\"]\n\n[sources.vault]\nkind = \"vault-kv\"\naddress = \"{}\"\nlogin = {{ role = \"fedsync\", identity = \"deploy\" }}\n",
+        bao.address()
+    );
+    let file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    std::fs::write(file.path(), clouds.config_with_rules("", SUBJECT, &rules)).unwrap();
+    let mut env = clouds.function_env("");
+    env.retain(|(k, _)| !k.starts_with("AWS_") && *k != "FEDSYNC_CONFIG_TOML");
+    let mut command =
+        tokio::process::Command::new(fedsync_tests::lambda_api::workspace_binary("fedsync"));
+    command
+        .args([
+            "reconcile",
+            "--json",
+            "--config",
+            file.path().to_str().unwrap(),
+        ])
+        .env_clear()
+        .envs(env);
+    let out = fedsync_tests::process::output(leaks::Role::Fedsync, &mut command)
+        .await
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert!(out.status.success(), "{report:#}");
+    // The root, app/, app/a/, app/b/, app/b/c/ and ops/: one page per folder.
+    assert_eq!(report["sources"][0]["pages"], 6, "{report:#}");
+    assert_eq!(report["sources"][0]["listed"], 5, "{report:#}");
+    assert_eq!(report["sources"][0]["covered"], 4, "{report:#}");
+    assert_eq!(report["totals"]["synced"], 4, "{report:#}");
+    for name in ["app/db", "app/a/one", "app/a/two", "app/b/c/deep"] {
+        assert!(clouds.written(name).await.is_some(), "{name}");
+    }
+    assert!(clouds.written("ops/elsewhere").await.is_none());
 }

@@ -13,6 +13,7 @@ use fedsync_tests::google_world::{
     DEST_PROJECT, POOL, PROVIDER, google, google_destination, trust,
 };
 use fedsync_tests::issuer::unix_now;
+use fedsync_tests::leaks;
 use fedsync_tests::moto::free_port;
 use fedsync_tests::notice;
 use fedsync_tests::openbao::OpenBao;
@@ -212,7 +213,7 @@ fn vault_event(path: &str, version: u64) -> String {
 #[tokio::test]
 async fn a_kv_write_streams_through_the_audit_device_to_all_three_clouds_on_openbao_tokens() {
     let w = world(true).await;
-    let first = json!({"user": "app", "password": PASSWORD});
+    let first = leaks::secret_json(json!({"user": "app", "password": PASSWORD}));
     w.bao.put("app/db", first.clone()).await;
     w.wait_for(NAMES, &first.to_string()).await;
 
@@ -233,7 +234,8 @@ async fn a_kv_write_streams_through_the_audit_device_to_all_three_clouds_on_open
     assert!(!w.azure.entra.issued_tokens().is_empty());
 
     // The stream goes on: the next version lands too, with no new exchange.
-    let second = json!({"user": "app", "password": "rotated-by-bao"});
+    let second =
+        leaks::secret_json(json!({"user": "app", "password": "rotated-by-bao-never-logged"}));
     let version = w.bao.put("app/db", second.clone()).await;
     assert_eq!(version, 2);
     w.wait_for(NAMES, &second.to_string()).await;
@@ -246,7 +248,9 @@ async fn a_kv_write_streams_through_the_audit_device_to_all_three_clouds_on_open
     // A burst of writes to one secret collapses: one sync runs, the rest wait as one.
     let mut last = Value::Null;
     for i in 0..20 {
-        last = json!({"user": "app", "password": format!("burst-{i}")});
+        last = leaks::secret_json(
+            json!({"user": "app", "password": format!("burst-{i}-never-logged")}),
+        );
         w.bao.put("app/db", last.clone()).await;
     }
     w.wait_for(NAMES, &last.to_string()).await;
@@ -267,7 +271,7 @@ async fn a_kv_write_streams_through_the_audit_device_to_all_three_clouds_on_open
 #[tokio::test]
 async fn vault_events_and_notices_sync_and_unauthenticated_ones_touch_nothing() {
     let w = world(false).await;
-    let value = json!({"token": PASSWORD});
+    let value = leaks::secret_json(json!({"token": PASSWORD}));
     let version = w.bao.put("app/api", value.clone()).await;
     let names = ("app/api", "app-api", "app-api");
 
@@ -329,7 +333,7 @@ async fn vault_events_and_notices_sync_and_unauthenticated_ones_touch_nothing() 
     );
 
     // A notice with a bearer token from the relay's issuer syncs a rotation.
-    let rotated = json!({"token": "rotated"});
+    let rotated = leaks::secret_json(json!({"token": "rotated-token-never-logged"}));
     let version = w.bao.put("app/api", rotated.clone()).await;
     let body =
         json!({"source": "vault", "secret": "app/api", "version": version.to_string()}).to_string();

@@ -1,7 +1,9 @@
 //! The `fedsync` command: run an event through the same code path the
-//! functions use, and publish the issuer documents of fedsync's signing keys.
+//! functions use, run a reconcile pass, and publish the issuer documents of
+//! fedsync's signing keys.
 
 mod issuer;
+mod reconcile;
 mod run;
 
 use clap::{Parser, Subcommand};
@@ -34,6 +36,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// One full pass over the sources: syncs every destination that is behind
+    /// and reports drift (exit 3 when drift was left in place, 1 on failures).
+    Reconcile {
+        /// The configuration file (default: as for `run`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Only this source.
+        #[arg(long)]
+        source: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Prints (or writes) the OpenID discovery document and JWKS of every
     /// signing-key identity, to host at its issuer URL.
     Issuer {
@@ -55,6 +70,11 @@ async fn main() -> ExitCode {
             event,
             json,
         } => run::run(config.as_deref(), &event, json).await,
+        Command::Reconcile {
+            config,
+            source,
+            json,
+        } => reconcile::reconcile(config.as_deref(), source.as_deref(), json).await,
         Command::Issuer { config, out } => issuer::issuer(config.as_deref(), out.as_deref()).await,
     };
     result.unwrap_or_else(|message| {

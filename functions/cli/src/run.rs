@@ -1,10 +1,14 @@
 //! `fedsync run`: one event file through the same code path the functions use,
-//! with this shell's credentials as the host's; prints the report.
+//! with this shell's credentials as the host's; prints the report. Its outbound
+//! calls, retries included, end within `FEDSYNC_BUDGET` (default 5 minutes).
 
-use fedsync::Engine;
-use fedsync::report::Status;
 use fedsync::triggers::{self, Handled};
+use fedsync::{Engine, retry};
 use std::process::ExitCode;
+use std::time::Duration;
+
+/// The default budget of one run: generous, since no platform waits for it.
+const BUDGET: Duration = Duration::from_secs(300);
 
 pub async fn run(
     config: Option<&std::path::Path>,
@@ -12,12 +16,14 @@ pub async fn run(
     json: bool,
 ) -> Result<ExitCode, String> {
     let config = crate::load_config(config)?;
+    let budget = retry::budget_from_env(BUDGET)?;
     let text = std::fs::read_to_string(event)
         .map_err(|e| format!("cannot read {}: {e}", event.display()))?;
     let event: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", event.display()))?;
     let engine = Engine::new(config).await.map_err(|e| e.to_string())?;
-    let handled = triggers::handle_any(&engine, &event).await;
+    let deadline = retry::deadline_in(budget);
+    let handled = retry::with_deadline(deadline, triggers::handle_any(&engine, &event)).await;
     if json {
         println!(
             "{}",
@@ -44,6 +50,11 @@ fn print_table(handled: &Handled) {
         Handled::Rejected(f) => return println!("rejected: {f}"),
         Handled::Synced(r) => r,
     };
+    print_report(report);
+}
+
+/// One change's report: what it synced, then a row per destination.
+pub fn print_report(report: &fedsync::Report) {
     let version = report.source_version.as_deref().unwrap_or("-");
     println!(
         "{:?} {}:{} (source version {version})",
@@ -62,19 +73,12 @@ fn print_table(handled: &Handled) {
         .outcomes
         .iter()
         .map(|o| {
-            let status = match &o.status {
-                Status::Synced => "synced".to_string(),
-                Status::Unchanged => "unchanged".to_string(),
-                Status::Deleted => "deleted".to_string(),
-                Status::Skipped { reason } => format!("skipped: {reason}"),
-                Status::Failed { class, message, .. } => format!("failed ({class}): {message}"),
-            };
             [
                 o.destination.clone(),
                 o.name.clone(),
                 o.exchanges.to_string(),
                 format!("{} ms", o.elapsed_ms),
-                status,
+                o.status.to_string(),
             ]
         })
         .collect();

@@ -11,6 +11,7 @@ use crate::routes::App;
 use fedsync::SecretChange;
 use fedsync::config::SourceConfig;
 use fedsync::config::{VaultAuditConfig, VaultKvConfig};
+use fedsync::retry;
 use fedsync::triggers::vault_audit;
 use futures_util::StreamExt;
 use std::collections::HashMap;
@@ -150,7 +151,9 @@ impl Queue {
         tokio::spawn(async move {
             loop {
                 if let Ok(_slot) = slots.acquire().await {
-                    let report = app.engine.sync(&change).await;
+                    // A spawned task: it sets its own deadline.
+                    let deadline = retry::deadline_in(app.budget);
+                    let report = retry::with_deadline(deadline, app.engine.sync(&change)).await;
                     if report.needs_retry() {
                         tracing::warn!(secret = %change.secret, "a change from the audit stream did not reach every destination; the next change or a reconcile pass retries it");
                     }

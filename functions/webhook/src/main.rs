@@ -2,14 +2,20 @@
 //! ways. As a container it listens on `$PORT`, and also accepts an OpenBao/Vault
 //! audit stream when `[triggers.vault_audit]` is configured; on AWS Lambda
 //! (`AWS_LAMBDA_RUNTIME_API` is set) it serves the same router as a function URL.
+//! `FEDSYNC_BUDGET` bounds each request and each sync from the audit stream
+//! (default 25 s: Event Grid waits 30 s for an answer).
 
 mod audit_stream;
 mod routes;
 
 use fedsync::triggers::event_grid::EventGridAuth;
 use fedsync::triggers::notify::NotifyAuth;
-use fedsync::{Config, Engine};
+use fedsync::{Config, Engine, retry};
 use std::sync::Arc;
+use std::time::Duration;
+
+/// The default budget of one request or one audit-stream sync.
+const BUDGET: Duration = Duration::from_secs(25);
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -34,6 +40,7 @@ async fn main() -> Result<(), Error> {
 /// Loads the configuration and builds what every request needs.
 async fn start() -> Result<(Arc<routes::App>, Option<audit_stream::Listener>), Error> {
     let config = Config::from_environment()?;
+    let budget = retry::budget_from_env(BUDGET)?;
     let event_grid = config
         .triggers
         .event_grid
@@ -58,6 +65,7 @@ async fn start() -> Result<(Arc<routes::App>, Option<audit_stream::Listener>), E
         engine,
         event_grid,
         notify,
+        budget,
     });
     Ok((app, audit))
 }

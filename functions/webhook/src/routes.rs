@@ -5,14 +5,18 @@
 //! `POST /v1/azure/events` takes Azure Event Grid deliveries of Key Vault events
 //! (Event Grid schema or CloudEvents), and `OPTIONS` on the same path answers
 //! the CloudEvents validation handshake. Every request is authenticated first;
-//! one that is not gets 401 and touches nothing.
+//! one that is not gets 401 and touches nothing. Every request's outbound calls,
+//! retries included, end within the budget (on Lambda, or before the
+//! invocation's deadline when that is sooner).
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{DefaultBodyLimit, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use fedsync::report::Failure;
+use fedsync::retry;
 use fedsync::triggers::event_grid::{self, EventGridAuth};
 use fedsync::triggers::notify::{self, Accepted, NotifyAuth};
 use fedsync::triggers::{self, Handled, vault_events};
@@ -20,6 +24,7 @@ use fedsync::{Config, Engine, SecretChange};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
 
 /// Event Grid delivers at most 1 MB per request; notices and Vault events are far smaller.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -29,6 +34,8 @@ pub struct App {
     pub engine: Engine,
     pub event_grid: Option<EventGridAuth>,
     pub notify: Option<NotifyAuth>,
+    /// The time one request (or one sync from the audit stream) may take.
+    pub budget: Duration,
 }
 
 pub fn router(app: Arc<App>) -> Router {
@@ -40,7 +47,19 @@ pub fn router(app: Arc<App>) -> Router {
             post(azure_events).options(azure_handshake),
         )
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(app.clone(), within_budget))
         .with_state(app)
+}
+
+/// Sets the request's deadline: the budget from now, or the Lambda
+/// invocation's deadline when that is sooner.
+async fn within_budget(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let mut deadline = retry::deadline_in(app.budget);
+    if let Some(lambda) = request.extensions().get::<lambda_http::Context>() {
+        let invocation = UNIX_EPOCH + Duration::from_millis(lambda.deadline);
+        deadline = deadline.min(retry::deadline_at(invocation));
+    }
+    retry::with_deadline(deadline, next.run(request)).await
 }
 
 /// The HTTP answer to a handled change: 503 when the sender should retry.

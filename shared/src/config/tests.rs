@@ -528,3 +528,31 @@ fn a_value_pasted_in_the_wrong_place_is_never_repeated() {
         assert!(!shown.contains(&pasted[..40]), "{shown}");
     }
 }
+
+#[test]
+fn the_pubsub_ack_deadline_defaults_to_pubsubs_and_stays_in_its_range() {
+    let pubsub = |extra: &str| {
+        format!(
+            "{GOOD}\n[triggers.pubsub]\naudience = \"https://fedsync.example.com/\"\nservice_account = \"push@p.iam.gserviceaccount.com\"\n{extra}"
+        )
+    };
+    let c = Config::parse(&pubsub(""), "test.toml").unwrap();
+    assert_eq!(
+        c.triggers.pubsub.unwrap().ack_deadline,
+        Duration::from_secs(10)
+    );
+    let c = Config::parse(&pubsub("ack_deadline = \"60s\""), "test.toml").unwrap();
+    assert_eq!(
+        c.triggers.pubsub.unwrap().ack_deadline,
+        Duration::from_secs(60)
+    );
+    for wrong in ["5s", "11m"] {
+        assert_eq!(
+            problems(&pubsub(&format!("ack_deadline = \"{wrong}\""))),
+            vec![
+                "triggers.pubsub.ack_deadline: must be the subscription's acknowledgement deadline, 10s to 600s"
+            ],
+            "{wrong}"
+        );
+    }
+}

@@ -6,6 +6,7 @@ use crate::aws::{AwsError, EgressGuard, timeouts};
 use crate::config::AwsDestinationConfig;
 use crate::identity::{IdentityToken, TokenSource};
 use crate::report::{Failure, FailureClass};
+use crate::retry::Idempotency;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, error::CredentialsError, future};
 use aws_sdk_sts::config::{BehaviorVersion, Region};
@@ -57,6 +58,7 @@ impl AwsExchange {
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(config.region.clone()))
             .timeout_config(timeouts())
+            .retry_config(crate::aws::no_retries())
             .interceptor(EgressGuard);
         if let Some(endpoint) = &config.sts_endpoint {
             sts = sts.endpoint_url(endpoint);
@@ -100,18 +102,20 @@ impl AwsExchange {
 
     async fn exchange(&self) -> Result<AwsCredentials, Failure> {
         let token = self.identity.token(&self.audience).await?;
-        let result = self
-            .sts
-            .assume_role_with_web_identity()
-            .role_arn(&self.role_arn)
-            .role_session_name(&self.session_name)
-            .duration_seconds(self.duration.as_secs() as i32)
-            .web_identity_token(token.expose())
-            .send()
-            .await;
+        // A token exchange is harmless to repeat.
+        let result = crate::aws::send("AssumeRoleWithWebIdentity", Idempotency::Idempotent, || {
+            self.sts
+                .assume_role_with_web_identity()
+                .role_arn(&self.role_arn)
+                .role_session_name(&self.session_name)
+                .duration_seconds(self.duration.as_secs() as i32)
+                .web_identity_token(token.expose())
+                .send()
+        })
+        .await;
         let output = match result {
             Ok(o) => o,
-            Err(e) => return Err(self.explain(&AwsError::from_sdk(&e), &token)),
+            Err(e) => return Err(self.explain(&e, &token)),
         };
         let c = output.credentials.ok_or_else(|| {
             Failure::new(

@@ -127,7 +127,13 @@ impl EntraExchange {
             ),
             ("client_assertion", assertion.expose()),
         ];
-        let answer = http::client().post(url).form(&form).send().await;
+        // A token request is harmless to repeat.
+        let answer = http::client()
+            .post(url)
+            .form(&form)
+            .idempotent()
+            .send()
+            .await;
         let response = answer.map_err(|e| self.explain(&e, &assertion))?;
         let token: TokenResponse = http::json(response)
             .await

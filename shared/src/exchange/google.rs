@@ -120,7 +120,13 @@ impl GoogleExchange {
             "{}/v1/token",
             self.federation.sts_endpoint.trim_end_matches('/')
         );
-        let answer = http::client().post(url).form(&form).send().await;
+        // A token exchange is harmless to repeat.
+        let answer = http::client()
+            .post(url)
+            .form(&form)
+            .idempotent()
+            .send()
+            .await;
         let response = answer.map_err(|e| self.explain_sts(&e, subject))?;
         let token: StsToken = http::json(response)
             .await
@@ -149,6 +155,7 @@ impl GoogleExchange {
             .post(url)
             .bearer_auth(federated.expose())
             .json(&body)
+            .idempotent()
             .send()
             .await;
         let explain = |e: &HttpError| self.explain_impersonation(e, account, subject);

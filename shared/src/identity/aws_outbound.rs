@@ -7,6 +7,7 @@ use super::{IdentityToken, TokenSource};
 use crate::aws::{AwsError, EgressGuard, ambient_config};
 use crate::config::AwsOutboundConfig;
 use crate::report::{Failure, FailureClass};
+use crate::retry::Idempotency;
 use aws_sdk_sts::types::Tag;
 use tokio::sync::OnceCell;
 
@@ -117,17 +118,19 @@ impl AwsOutbound {
 impl TokenSource for AwsOutbound {
     async fn token(&self, audience: &str) -> Result<IdentityToken, Failure> {
         let tags = self.tags()?;
-        let sent = self
-            .client()
-            .await?
-            .get_web_identity_token()
-            .audience(audience)
-            .signing_algorithm(&self.config.signing_algorithm)
-            .duration_seconds(self.config.ttl.as_secs() as i32)
-            .set_tags((!tags.is_empty()).then_some(tags))
-            .send()
-            .await;
-        let output = sent.map_err(|e| self.explain(&AwsError::from_sdk(&e), audience))?;
+        let client = self.client().await?;
+        // Issuing a token is harmless to repeat.
+        let sent = crate::aws::send("GetWebIdentityToken", Idempotency::Idempotent, || {
+            client
+                .get_web_identity_token()
+                .audience(audience)
+                .signing_algorithm(&self.config.signing_algorithm)
+                .duration_seconds(self.config.ttl.as_secs() as i32)
+                .set_tags((!tags.is_empty()).then_some(tags.clone()))
+                .send()
+        })
+        .await;
+        let output = sent.map_err(|e| self.explain(&e, audience))?;
         let jwt = output.web_identity_token.ok_or_else(|| {
             Failure::new(
                 FailureClass::Unavailable,

@@ -4,8 +4,9 @@
 //! the key's ARN, and the SDK's endpoint settings (`AWS_ENDPOINT_URL_KMS`).
 
 use super::jose::{P256_COORDINATE, PublicJwk, ecdsa_der_to_jws};
-use crate::aws::{AwsError, EgressGuard, ambient_config};
+use crate::aws::{EgressGuard, ambient_config};
 use crate::report::{Failure, FailureClass};
+use crate::retry::Idempotency;
 use aws_sdk_kms::Client;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{KeyUsageType, MessageType, SigningAlgorithmSpec};
@@ -95,17 +96,12 @@ impl KmsKey {
 
     async fn fetch_public(&self) -> Result<KmsPublic, Failure> {
         let arn = &self.arn;
-        let out = self
-            .client()
-            .await
-            .get_public_key()
-            .key_id(arn)
-            .send()
-            .await
-            .map_err(|e| {
-                AwsError::from_sdk(&e)
-                    .into_failure(format_args!("KMS GetPublicKey of signing key {arn}"))
-            })?;
+        let client = self.client().await;
+        let out = crate::aws::send("GetPublicKey", Idempotency::Idempotent, || {
+            client.get_public_key().key_id(arn).send()
+        })
+        .await
+        .map_err(|e| e.into_failure(format_args!("KMS GetPublicKey of signing key {arn}")))?;
         let refuse = |message: String| {
             Failure::new(FailureClass::BadInput, format!("KMS key {arn}: {message}"))
         };
@@ -162,19 +158,19 @@ impl KmsKey {
     pub async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, Failure> {
         let ready = self.ready().await?;
         let arn = &self.arn;
-        let out = self
-            .client()
-            .await
-            .sign()
-            .key_id(arn)
-            .message(Blob::new(message))
-            .message_type(MessageType::Raw)
-            .signing_algorithm(ready.signing.clone())
-            .send()
-            .await
-            .map_err(|e| {
-                AwsError::from_sdk(&e).into_failure(format_args!("KMS Sign with key {arn}"))
-            })?;
+        let client = self.client().await;
+        // Signing changes nothing: harmless to repeat.
+        let out = crate::aws::send("Sign", Idempotency::Idempotent, || {
+            client
+                .sign()
+                .key_id(arn)
+                .message(Blob::new(message))
+                .message_type(MessageType::Raw)
+                .signing_algorithm(ready.signing.clone())
+                .send()
+        })
+        .await
+        .map_err(|e| e.into_failure(format_args!("KMS Sign with key {arn}")))?;
         let unreadable = |what: String| {
             Failure::new(
                 FailureClass::Unavailable,

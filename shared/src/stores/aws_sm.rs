@@ -4,12 +4,13 @@
 //! source version, destination, name), so a retried write never makes a second
 //! version, and the version that holds `AWSCURRENT` tells whether the marks hold.
 
-use super::{Destination, DestinationState, Source, SourceSecret, Write, Written};
-use crate::aws::{AwsError, EgressGuard, timeouts};
+use super::{Destination, DestinationState, Listing, Source, SourceSecret, Write, Written};
+use crate::aws::{AwsError, EgressGuard, no_retries, timeouts};
 use crate::exchange::aws::{AwsExchange, CachedRoleCredentials};
 use crate::marks::{MANAGER, Marks};
 use crate::naming::NameRules;
 use crate::report::{Failure, FailureClass};
+use crate::retry::Idempotency::{Idempotent, NotIdempotent};
 use crate::secret::SecretValue;
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::config::{BehaviorVersion, Region};
@@ -34,6 +35,9 @@ pub const MAX_VALUE_BYTES: usize = 65_536;
 const TAG_MANAGED_BY: &str = "fedsync:managed-by";
 const TAG_SOURCE: &str = "fedsync:source";
 const TAG_SOURCE_VERSION: &str = "fedsync:source-version";
+const TAG_VALUE_HASH: &str = "fedsync:value-hmac";
+/// The largest `ListSecrets` page.
+const LIST_PAGE: i32 = 100;
 const CURRENT: &str = "AWSCURRENT";
 
 /// Only Secrets Manager's own answer proves a secret absent; a bare 404 from a
@@ -68,18 +72,18 @@ impl AwsSmSource {
 #[async_trait::async_trait]
 impl Source for AwsSmSource {
     async fn read(&self, secret: &str) -> Result<Option<SourceSecret>, Failure> {
-        let out = match self
-            .client
-            .get_secret_value()
-            .secret_id(secret)
-            // AWSCURRENT is the default, but named it is exact everywhere.
-            .version_stage(CURRENT)
-            .send()
-            .await
+        let out = match crate::aws::send("GetSecretValue", Idempotent, || {
+            self.client
+                .get_secret_value()
+                .secret_id(secret)
+                // AWSCURRENT is the default, but named it is exact everywhere.
+                .version_stage(CURRENT)
+                .send()
+        })
+        .await
         {
             Ok(out) => out,
             Err(e) => {
-                let e = AwsError::from_sdk(&e);
                 // A secret scheduled for deletion refuses reads; its description says so.
                 let pending = e.is("InvalidRequestException")
                     && self.current_version(secret).await?.is_none();
@@ -126,6 +130,27 @@ impl Source for AwsSmSource {
         }))
     }
 
+    async fn list(&self, page: Option<&str>) -> Result<Listing, Failure> {
+        let out = crate::aws::send("ListSecrets", Idempotent, || {
+            self.client
+                .list_secrets()
+                .max_results(LIST_PAGE)
+                .set_next_token(page.map(str::to_string))
+                .send()
+        })
+        .await
+        .map_err(|e| e.into_failure("listing the secrets of AWS Secrets Manager"))?;
+        Ok(Listing {
+            names: out
+                .secret_list()
+                .iter()
+                .filter(|s| s.deleted_date.is_none())
+                .filter_map(|s| s.name.clone())
+                .collect(),
+            next: out.next_token.filter(|t| !t.is_empty()),
+        })
+    }
+
     async fn canonical_name(&self, secret: &str) -> Result<Option<String>, Failure> {
         if !secret.starts_with("arn:") {
             return Ok(None);
@@ -143,10 +168,12 @@ impl AwsSmSource {
         Option<aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput>,
         Failure,
     > {
-        match self.client.describe_secret().secret_id(secret).send().await {
+        let described = crate::aws::send("DescribeSecret", Idempotent, || {
+            self.client.describe_secret().secret_id(secret).send()
+        });
+        match described.await {
             Ok(out) => Ok(Some(out)),
             Err(e) => {
-                let e = AwsError::from_sdk(&e);
                 if is_absent(&e) {
                     return Ok(None);
                 }
@@ -191,6 +218,7 @@ impl AwsSmDestination {
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(config.region.clone()))
             .timeout_config(timeouts())
+            .retry_config(no_retries())
             .interceptor(EgressGuard)
             // fedsync's cache decides when to exchange; the SDK asks it on every call.
             .identity_cache(aws_sdk_secretsmanager::config::IdentityCache::no_cache())
@@ -227,9 +255,15 @@ impl AwsSmDestination {
         )
     }
 
-    /// Runs a call with role credentials; if AWS says they expired, exchanges once
-    /// more (unless a concurrent call already did) and retries once.
-    async fn call<T, F, Fut>(&self, call: F) -> Result<T, CallError>
+    /// Runs a call with role credentials under the retry policy (`operation`
+    /// names it in logs); if AWS says the credentials expired, exchanges once
+    /// more (unless a concurrent call already did) and sends it once more.
+    async fn call<T, F, Fut>(
+        &self,
+        operation: &str,
+        idempotency: crate::retry::Idempotency,
+        call: F,
+    ) -> Result<T, CallError>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, AwsError>>,
@@ -239,7 +273,8 @@ impl AwsSmDestination {
             .credentials()
             .await
             .map_err(CallError::Exchange)?;
-        match call().await {
+        let send = || crate::retry::run(operation, idempotency, &call);
+        match send().await {
             Err(e) if e.is_expired_credential() => {
                 tracing::warn!(destination = %self.destination, "AWS refused the cached credentials as expired; exchanging again");
                 self.exchange.invalidate(&used).await;
@@ -247,7 +282,7 @@ impl AwsSmDestination {
                     .credentials()
                     .await
                     .map_err(CallError::Exchange)?;
-                call().await.map_err(CallError::Aws)
+                send().await.map_err(CallError::Aws)
             }
             other => other.map_err(CallError::Aws),
         }
@@ -259,13 +294,17 @@ impl AwsSmDestination {
         tags.push(tag(TAG_MANAGED_BY, MANAGER));
         tags.push(tag(TAG_SOURCE, &write.marks.source_ref));
         tags.push(tag(TAG_SOURCE_VERSION, &write.marks.version_mark()));
+        if let Some(hash) = &write.marks.value_hash {
+            tags.push(tag(TAG_VALUE_HASH, hash));
+        }
         tags
     }
 
     /// Creates the secret with its value and marks in one call.
     async fn create(&self, write: &Write<'_>, token: &str) -> Result<Written, Failure> {
+        // The request token makes a repeat harmless.
         let created = self
-            .call(|| async {
+            .call("CreateSecret", Idempotent, || async {
                 self.client
                     .create_secret()
                     .name(write.name)
@@ -292,7 +331,7 @@ impl AwsSmDestination {
     /// when `AWSCURRENT` is this write's token, so a half-done write is redone, and
     /// the same token makes the redo a no-op.
     async fn update(&self, write: &Write<'_>, token: &str) -> Result<Written, Failure> {
-        let put = self.call(|| async {
+        let put = self.call("PutSecretValue", Idempotent, || async {
             self.client
                 .put_secret_value()
                 .secret_id(write.name)
@@ -303,7 +342,7 @@ impl AwsSmDestination {
                 .await
                 .map_err(|e| AwsError::from_sdk(&e))
         });
-        let tag = self.call(|| async {
+        let tag = self.call("TagResource", Idempotent, || async {
             self.client
                 .tag_resource()
                 .secret_id(write.name)
@@ -329,7 +368,7 @@ impl AwsSmDestination {
         name: &str,
     ) -> Result<aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput, CallError>
     {
-        self.call(|| async {
+        self.call("DescribeSecret", Idempotent, || async {
             self.client
                 .describe_secret()
                 .secret_id(name)
@@ -346,7 +385,8 @@ impl AwsSmDestination {
             .await
             .map_err(|e| e.into_failure(format_args!("describing {name:?}")))?;
         let current = current_version(described.version_ids_to_stages()).map(str::to_string);
-        self.call(|| async {
+        // Repeated after it landed, the move would fail: not idempotent.
+        self.call("UpdateSecretVersionStage", NotIdempotent, || async {
             self.client
                 .update_secret_version_stage()
                 .secret_id(name)
@@ -363,7 +403,7 @@ impl AwsSmDestination {
     }
 
     async fn restore(&self, name: &str) -> Result<(), Failure> {
-        self.call(|| async {
+        self.call("RestoreSecret", NotIdempotent, || async {
             self.client
                 .restore_secret()
                 .secret_id(name)
@@ -410,7 +450,10 @@ impl Destination for AwsSmDestination {
         let current = current_version(out.version_ids_to_stages());
         let marks = match (&source_ref, tag(TAG_SOURCE_VERSION)) {
             (Some(source_ref), Some(version_mark)) => {
-                let marks = Marks::read(source_ref.clone(), &version_mark);
+                let marks = Marks {
+                    value_hash: tag(TAG_VALUE_HASH),
+                    ..Marks::read(source_ref.clone(), &version_mark)
+                };
                 (current == Some(self.request_token(name, &marks).as_str())).then_some(marks)
             }
             _ => None,
@@ -436,8 +479,32 @@ impl Destination for AwsSmDestination {
         }
     }
 
+    async fn read_value(&self, name: &str) -> Result<Option<SecretValue>, Failure> {
+        let read = self
+            .call("GetSecretValue", Idempotent, || async {
+                self.client
+                    .get_secret_value()
+                    .secret_id(name)
+                    .version_stage(CURRENT)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk(&e))
+            })
+            .await;
+        match read {
+            Ok(out) => Ok(match (out.secret_string, out.secret_binary) {
+                (Some(s), _) => Some(SecretValue::text(s)),
+                (None, Some(b)) => Some(SecretValue::binary(b.into_inner())),
+                (None, None) => None,
+            }),
+            Err(CallError::Aws(e)) if is_absent(&e) => Ok(None),
+            Err(e) => Err(e.into_failure(format_args!("reading the value of {name:?}"))),
+        }
+    }
+
     async fn delete(&self, name: &str) -> Result<(), Failure> {
-        self.call(|| async {
+        // Repeated after it landed, it would fail (already scheduled): not idempotent.
+        self.call("DeleteSecret", NotIdempotent, || async {
             self.client
                 .delete_secret()
                 .secret_id(name)

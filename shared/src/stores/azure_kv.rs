@@ -4,7 +4,7 @@
 //! `[0-9a-zA-Z-]`; a name held by a soft-deleted secret is recovered or refused
 //! by the destination's policy; 429 answers are retried after `Retry-After`.
 
-use super::{Destination, DestinationState, Source, SourceSecret, Write, Written};
+use super::{Destination, DestinationState, Listing, Source, SourceSecret, Write, Written};
 use crate::config::{AzureKeyVaultConfig, SoftDeleted};
 use crate::exchange::azure::EntraExchange;
 use crate::http::{self, BearerError, HttpError};
@@ -36,6 +36,13 @@ const API_VERSION: &str = "7.5";
 const TAG_MANAGED_BY: &str = "fedsync-managed-by";
 const TAG_SOURCE: &str = "fedsync-source";
 const TAG_SOURCE_VERSION: &str = "fedsync-source-version";
+/// The keyed hash of the value fedsync wrote (see [`crate::value_hash`]).
+const TAG_VALUE_HASH: &str = "fedsync-value-hmac";
+/// Items per page when listing secrets or versions (the service's maximum).
+const LIST_PAGE: &str = "25";
+/// Pages of a secret's versions searched for fedsync's marks when its current
+/// version carries none.
+const MAX_HISTORY_PAGES: usize = 4;
 /// How fedsync marks a binary value it stored as base64 text.
 const BINARY_CONTENT_TYPE: &str = "application/octet-stream; encoding=base64";
 /// How long a recovered secret may take to become usable.
@@ -140,6 +147,39 @@ impl Bundle {
     fn version(&self) -> String {
         self.id.rsplit('/').next().unwrap_or_default().to_string()
     }
+
+    /// The value, decoded from base64 when fedsync stored it so.
+    fn value(self, secret: &str) -> Result<SecretValue, Failure> {
+        let text = self.value.unwrap_or_default();
+        if self.content_type.as_deref() != Some(BINARY_CONTENT_TYPE) {
+            return Ok(SecretValue::text(text));
+        }
+        let bytes = BASE64.decode(text.as_bytes()).map_err(|_| {
+            Failure::new(
+                FailureClass::BadInput,
+                format!("{secret:?} is marked as base64 but is not"),
+            )
+        })?;
+        Ok(SecretValue::binary(bytes))
+    }
+}
+
+/// A page of `GET /secrets` or `GET /secrets/{name}/versions`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ItemPage {
+    #[serde(default)]
+    value: Vec<Item>,
+    next_link: Option<String>,
+}
+
+/// A secret (or version) without its value.
+#[derive(Deserialize)]
+struct Item {
+    /// `{vault}/secrets/{name}` or `{vault}/secrets/{name}/{version}`.
+    id: String,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
 }
 
 /// One vault, reached with Entra access tokens.
@@ -163,6 +203,37 @@ impl Vault {
                 BearerError::Token(f) => CallError::Exchange(f),
                 BearerError::Http(e) => CallError::Vault(KvError::from_http(e)),
             })
+    }
+
+    /// One page of a collection: `path` for the first, then the `nextLink`
+    /// the previous page gave, which must lead back to this vault.
+    async fn page(&self, path: &str, next: Option<&str>) -> Result<ItemPage, CallError> {
+        let base = self.url.trim_end_matches('/');
+        let response = match next {
+            None => {
+                let url = format!("{base}/{path}");
+                let query = [("api-version", API_VERSION), ("maxresults", LIST_PAGE)];
+                http::send_with_bearer(self.exchange.as_ref(), Method::GET, &url, &query, None)
+                    .await
+            }
+            Some(link) if link.starts_with(&format!("{base}/")) => {
+                http::send_with_bearer(self.exchange.as_ref(), Method::GET, link, &[], None).await
+            }
+            Some(_) => {
+                let message = "Key Vault's nextLink leads away from the vault; not followed";
+                return Err(CallError::Exchange(Failure::new(
+                    FailureClass::BadInput,
+                    message,
+                )));
+            }
+        };
+        let response = response.map_err(|e| match e {
+            BearerError::Token(f) => CallError::Exchange(f),
+            BearerError::Http(e) => CallError::Vault(KvError::from_http(e)),
+        })?;
+        http::json(response)
+            .await
+            .map_err(|e| CallError::Vault(KvError::from_http(e)))
     }
 
     async fn bundle(&self, path: &str) -> Result<Option<Bundle>, CallError> {
@@ -213,19 +284,8 @@ impl Source for AzureKvSource {
             return Ok(None);
         };
         let version = bundle.version();
-        let text = bundle.value.unwrap_or_default();
-        let value = if bundle.content_type.as_deref() == Some(BINARY_CONTENT_TYPE) {
-            let bytes = BASE64.decode(text.as_bytes()).map_err(|_| {
-                Failure::new(
-                    FailureClass::BadInput,
-                    format!("{secret:?} is marked as base64 but is not"),
-                )
-            })?;
-            SecretValue::binary(bytes)
-        } else {
-            SecretValue::text(text)
-        };
         let created = bundle.attributes.as_ref().and_then(|a| a.created);
+        let value = bundle.value(secret)?;
         Ok(Some(SourceSecret {
             name: secret.to_string(),
             version,
@@ -239,6 +299,23 @@ impl Source for AzureKvSource {
         bundle
             .map(|b| b.map(|b| b.version()))
             .map_err(|e| e.into_failure(format_args!("reading {secret:?}")))
+    }
+
+    async fn list(&self, page: Option<&str>) -> Result<Listing, Failure> {
+        let listed = self
+            .vault
+            .page("secrets", page)
+            .await
+            .map_err(|e| e.into_failure("listing the secrets of Azure Key Vault"))?;
+        Ok(Listing {
+            names: listed
+                .value
+                .iter()
+                .filter_map(|i| i.id.rsplit_once("/secrets/"))
+                .map(|(_, name)| name.trim_end_matches('/').to_string())
+                .collect(),
+            next: listed.next_link.filter(|l| !l.is_empty()),
+        })
     }
 }
 
@@ -260,10 +337,40 @@ impl AzureKvDestination {
         let managed = tags.get(TAG_MANAGED_BY).map(String::as_str) == Some(MANAGER);
         let source_ref = tags.get(TAG_SOURCE).cloned().filter(|_| managed);
         let marks = match (&source_ref, tags.get(TAG_SOURCE_VERSION)) {
-            (Some(r), Some(v)) => Some(Marks::read(r.clone(), v)),
+            (Some(r), Some(v)) => Some(Marks {
+                value_hash: tags.get(TAG_VALUE_HASH).cloned(),
+                ..Marks::read(r.clone(), v)
+            }),
             _ => None,
         };
         (managed, source_ref, marks)
+    }
+
+    /// The source reference of the newest earlier version fedsync wrote, when the
+    /// current version carries no marks (a version set outside fedsync): marks
+    /// live on versions here, so only the history tells that fedsync manages
+    /// the secret.
+    async fn managed_before(&self, name: &str) -> Result<Option<String>, Failure> {
+        let path = format!("secrets/{name}/versions");
+        let mut next = None;
+        let mut found = None;
+        for _ in 0..MAX_HISTORY_PAGES {
+            let page =
+                self.vault.page(&path, next.as_deref()).await.map_err(|e| {
+                    e.into_failure(format_args!("listing the versions of {name:?}"))
+                })?;
+            // Versions come in no documented order: the last one seen is kept.
+            for item in &page.value {
+                if let (true, Some(r), _) = Self::marks(&item.tags) {
+                    found = Some(r);
+                }
+            }
+            match page.next_link.filter(|l| !l.is_empty()) {
+                Some(link) => next = Some(link),
+                None => break,
+            }
+        }
+        Ok(found)
     }
 
     /// Recovers a soft-deleted secret and waits until it can be read again.
@@ -288,14 +395,18 @@ impl AzureKvDestination {
         loop {
             match self.vault.bundle(&format!("secrets/{name}")).await {
                 Ok(Some(_)) => return Ok(()),
-                Ok(None) | Err(_) if started.elapsed() < RECOVERY_WAIT => {
+                // Waiting ends with the invocation's time too.
+                Ok(None) | Err(_)
+                    if started.elapsed() < RECOVERY_WAIT
+                        && crate::retry::time_left().is_none_or(|left| left > wait) =>
+                {
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(Duration::from_secs(2));
                 }
                 Ok(None) | Err(_) => {
                     let message = format!(
                         "{name:?} was recovered but is still not usable after {}s; it will be retried",
-                        RECOVERY_WAIT.as_secs()
+                        started.elapsed().as_secs()
                     );
                     return Err(Failure::new(FailureClass::Unavailable, message));
                 }
@@ -325,7 +436,11 @@ impl Destination for AzureKvDestination {
             .await
             .map_err(|e| e.into_failure(context()))?
         {
-            let (managed, source_ref, marks) = Self::marks(&bundle.tags);
+            let (mut managed, mut source_ref, marks) = Self::marks(&bundle.tags);
+            if !managed {
+                source_ref = self.managed_before(name).await?;
+                managed = source_ref.is_some();
+            }
             return Ok(DestinationState::Present {
                 managed,
                 marks,
@@ -363,6 +478,9 @@ impl Destination for AzureKvDestination {
         tags.insert(TAG_MANAGED_BY.into(), MANAGER.into());
         tags.insert(TAG_SOURCE.into(), write.marks.source_ref.clone());
         tags.insert(TAG_SOURCE_VERSION.into(), write.marks.version_mark());
+        if let Some(hash) = &write.marks.value_hash {
+            tags.insert(TAG_VALUE_HASH.into(), hash.clone());
+        }
         let (value, content_type) = match write.value.expose_text() {
             Some(text) => (text.to_string(), "text/plain"),
             None => (
@@ -387,6 +505,14 @@ impl Destination for AzureKvDestination {
             // Deleted since it was inspected: decide again.
             Err(e) if e.is("ObjectIsDeletedButRecoverable") => Ok(Written::NameTaken),
             Err(e) => Err(e.into_failure(format_args!("writing {:?}", write.name))),
+        }
+    }
+
+    async fn read_value(&self, name: &str) -> Result<Option<SecretValue>, Failure> {
+        let bundle = self.vault.bundle(&format!("secrets/{name}")).await;
+        match bundle.map_err(|e| e.into_failure(format_args!("reading {name:?}")))? {
+            Some(b) => b.value(name).map(Some),
+            None => Ok(None),
         }
     }
 

@@ -6,7 +6,7 @@
 //! patches carry the secret's `etag` so that racing writers are detected.
 //! A version is added before the marks that name it, never the other way round.
 
-use super::{Destination, DestinationState, Source, SourceSecret, Write, Written};
+use super::{Destination, DestinationState, Listing, Source, SourceSecret, Write, Written};
 use crate::exchange::google::GoogleCredentials;
 use crate::google::GoogleError;
 use crate::http::{self, BearerError};
@@ -39,6 +39,10 @@ const ANNOTATION_SOURCE: &str = "fedsync-source";
 const ANNOTATION_SOURCE_VERSION: &str = "fedsync-source-version";
 /// The Google version number that holds the source version.
 const ANNOTATION_VERSION: &str = "fedsync-version";
+/// The keyed hash of the value fedsync wrote (see [`crate::value_hash`]).
+const ANNOTATION_VALUE_HASH: &str = "fedsync-value-hmac";
+/// Secrets per `secrets.list` page.
+const LIST_PAGE: &str = "250";
 
 /// A Google Secret Manager project, reached with one kind of credentials.
 struct Project {
@@ -73,6 +77,22 @@ impl Project {
                 BearerError::Token(f) => CallError::Exchange(f),
                 BearerError::Http(e) => CallError::Google(GoogleError::from_http(&e)),
             })
+    }
+
+    /// One page of `secrets.list`.
+    async fn list(&self, page: Option<&str>) -> Result<SecretList, CallError> {
+        let url = format!("{}/secrets", self.base);
+        let mut query = vec![("pageSize", LIST_PAGE)];
+        query.extend(page.map(|p| ("pageToken", p)));
+        let response = http::send_with_bearer(&self.credentials, Method::GET, &url, &query, None)
+            .await
+            .map_err(|e| match e {
+                BearerError::Token(f) => CallError::Exchange(f),
+                BearerError::Http(e) => CallError::Google(GoogleError::from_http(&e)),
+            })?;
+        http::json(response)
+            .await
+            .map_err(|e| CallError::Google(GoogleError::from_http(&e)))
     }
 
     async fn call_json<T: for<'de> Deserialize<'de>>(
@@ -128,6 +148,21 @@ impl Project {
             Err(e) => Err(e),
         }
     }
+}
+
+/// A `secrets.list` page (fields absent when empty).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SecretList {
+    #[serde(default)]
+    secrets: Vec<ListedSecret>,
+    next_page_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ListedSecret {
+    /// `projects/{project}/secrets/{id}`
+    name: String,
 }
 
 fn corrupt(secret: &str, what: &str) -> CallError {
@@ -278,6 +313,22 @@ impl Source for GcpSmSource {
         }
     }
 
+    async fn list(&self, page: Option<&str>) -> Result<Listing, Failure> {
+        let listed = self
+            .project
+            .list(page)
+            .await
+            .map_err(|e| e.into_failure("listing the secrets of Google Secret Manager"))?;
+        Ok(Listing {
+            names: listed
+                .secrets
+                .iter()
+                .map(|s| secret_id(&s.name).to_string())
+                .collect(),
+            next: listed.next_page_token.filter(|t| !t.is_empty()),
+        })
+    }
+
     async fn canonical_name(&self, secret: &str) -> Result<Option<String>, Failure> {
         Ok((secret_id(secret) != secret).then(|| secret_id(secret).to_string()))
     }
@@ -353,6 +404,11 @@ impl GcpSmDestination {
         annotations.insert(ANNOTATION_SOURCE.into(), write.marks.source_ref.clone());
         annotations.insert(ANNOTATION_SOURCE_VERSION.into(), write.marks.version_mark());
         annotations.insert(ANNOTATION_VERSION.into(), version.to_string());
+        match &write.marks.value_hash {
+            Some(hash) => annotations.insert(ANNOTATION_VALUE_HASH.into(), hash.clone()),
+            // A hash from an earlier write would describe another value.
+            None => annotations.remove(ANNOTATION_VALUE_HASH),
+        };
         annotations
     }
 
@@ -528,9 +584,10 @@ impl Destination for GcpSmDestination {
             .get(ANNOTATION_VERSION)
             .and_then(|v| v.parse::<u64>().ok());
         let marks = match (&source_ref, meta.annotations.get(ANNOTATION_SOURCE_VERSION)) {
-            (Some(r), Some(v)) if held.is_some() && held == latest => {
-                Some(Marks::read(r.clone(), v))
-            }
+            (Some(r), Some(v)) if held.is_some() && held == latest => Some(Marks {
+                value_hash: meta.annotations.get(ANNOTATION_VALUE_HASH).cloned(),
+                ..Marks::read(r.clone(), v)
+            }),
             _ => None,
         };
         self.remember(name, meta);
@@ -552,6 +609,12 @@ impl Destination for GcpSmDestination {
                 self.update(&write, seen).await
             }
         }
+    }
+
+    async fn read_value(&self, name: &str) -> Result<Option<SecretValue>, Failure> {
+        let accessed = self.project.access_latest(name).await;
+        let accessed = accessed.map_err(|e| e.into_failure(format_args!("reading {name:?}")))?;
+        Ok(accessed.map(|(_, data)| SecretValue::binary(data)))
     }
 
     async fn delete(&self, name: &str) -> Result<(), Failure> {

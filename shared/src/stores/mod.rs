@@ -4,6 +4,7 @@
 pub mod aws_sm;
 pub mod azure_kv;
 pub mod gcp_sm;
+pub mod paced;
 pub mod vault_kv;
 
 use crate::config::{DestinationConfig, SourceConfig};
@@ -52,11 +53,24 @@ pub trait Source: Send + Sync {
         Ok(None)
     }
 
+    /// One page of the names of the secrets the store holds (those scheduled for
+    /// deletion left out), for a reconcile pass. `page` is the `next` of the
+    /// previous page, `None` for the first.
+    async fn list(&self, page: Option<&str>) -> Result<Listing, Failure>;
+
     /// The secret's name, when an event named it by another identifier (such as a
     /// partial ARN) that the rules cannot match; `None` when it is already a name.
     async fn canonical_name(&self, _secret: &str) -> Result<Option<String>, Failure> {
         Ok(None)
     }
+}
+
+/// One page of secret names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    pub names: Vec<String>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<String>,
 }
 
 /// What a destination holds under one name, as far as fedsync can tell.
@@ -110,6 +124,10 @@ pub trait Destination: Send + Sync {
     /// Writes the value and the marks, and makes the value the current one.
     /// Retrying the same write must not create a second version.
     async fn write(&self, write: Write<'_>) -> Result<Written, Failure>;
+
+    /// The value `name` holds now (for a reconcile pass to compare with the value
+    /// hash in its marks); `None` when there is none.
+    async fn read_value(&self, name: &str) -> Result<Option<SecretValue>, Failure>;
 
     /// Deletes `name` (the engine has checked that fedsync manages it).
     async fn delete(&self, name: &str) -> Result<(), Failure>;

@@ -4,12 +4,12 @@
 //! its identities' tokens, and keeps the Vault token until shortly before its
 //! lease ends; or it uses a token from a file that it re-reads.
 
-use super::{Source, SourceSecret};
+use super::{Listing, Source, SourceSecret};
 use crate::config::VaultKvConfig;
 use crate::exchange::{BearerToken, CredentialCache};
 use crate::http;
 use crate::identity::TokenSource;
-use crate::report::Failure;
+use crate::report::{Failure, FailureClass};
 use crate::secret::SecretValue;
 use crate::vault::VaultClient;
 use serde::Deserialize;
@@ -35,6 +35,17 @@ struct ReadData {
 #[derive(Deserialize)]
 struct Metadata {
     version: u64,
+}
+
+/// `LIST {mount}/metadata/{folder}`: names, folders ending in `/`.
+#[derive(Deserialize)]
+struct Keys {
+    data: KeysData,
+}
+
+#[derive(Deserialize)]
+struct KeysData {
+    keys: Vec<String>,
 }
 
 impl VaultKvSource {
@@ -101,6 +112,37 @@ impl Source for VaultKvSource {
             return Ok(None);
         }
         self.read_at(secret, Some(version)).await
+    }
+
+    /// Vault lists one folder at a time, unpaged: each page is one folder, and
+    /// the page token is the list of folders still to visit.
+    async fn list(&self, page: Option<&str>) -> Result<Listing, Failure> {
+        let mut folders: Vec<String> = match page {
+            None => vec![String::new()],
+            Some(token) => serde_json::from_str(token).map_err(|_| {
+                Failure::new(FailureClass::BadInput, "not a Vault listing page token")
+            })?,
+        };
+        let mut names = Vec::new();
+        if let Some(folder) = folders.pop() {
+            let path = format!("{}/metadata/{folder}", self.mount);
+            let what = format!("listing {:?} in Vault", self.mount);
+            // An empty folder (or mount) answers 404.
+            if let Some(response) = self.vault.get(&path, &[("list", "true")], &what).await? {
+                let keys: Keys = http::json(response)
+                    .await
+                    .map_err(|e| http::failure(&e, &what))?;
+                for key in keys.data.keys {
+                    match key.ends_with('/') {
+                        true => folders.push(format!("{folder}{key}")),
+                        false => names.push(format!("{folder}{key}")),
+                    }
+                }
+            }
+        }
+        let next = (!folders.is_empty())
+            .then(|| serde_json::to_string(&folders).expect("strings serialize"));
+        Ok(Listing { names, next })
     }
 
     async fn current_version(&self, secret: &str) -> Result<Option<String>, Failure> {

@@ -33,6 +33,9 @@ impl Source for OneSecret {
     async fn current_version(&self, _: &str) -> Result<Option<String>, Failure> {
         Ok(Some("1".into()))
     }
+    async fn list(&self, _: Option<&str>) -> Result<crate::stores::Listing, Failure> {
+        unreachable!("a change never lists")
+    }
 }
 
 /// An identity whose token the echoing Entra endpoint takes as it is.

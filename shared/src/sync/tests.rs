@@ -7,6 +7,7 @@ fn marks(source_ref: &str, version: &str) -> Marks {
         source_ref: source_ref.into(),
         source_version: version.into(),
         source_time: None,
+        value_hash: None,
     }
 }
 
@@ -170,6 +171,9 @@ impl Source for LaggingSource {
     ) -> Result<Option<crate::stores::SourceSecret>, Failure> {
         Ok((v == "2").then(|| version("2")))
     }
+    async fn list(&self, _: Option<&str>) -> Result<crate::stores::Listing, Failure> {
+        unreachable!("a change never lists")
+    }
 }
 
 /// One destination secret in memory.
@@ -188,6 +192,9 @@ impl Destination for Memory {
         let value = w.value.expose_text().unwrap().to_string();
         *self.0.lock().unwrap() = Some((value, w.marks.clone()));
         Ok(crate::stores::Written::Done)
+    }
+    async fn read_value(&self, _: &str) -> Result<Option<SecretValue>, Failure> {
+        unreachable!("a change never reads a destination's value")
     }
     async fn delete(&self, _: &str) -> Result<(), Failure> {
         *self.0.lock().unwrap() = None;

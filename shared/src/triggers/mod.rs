@@ -7,6 +7,7 @@ pub mod eventbridge;
 mod kv_v2;
 pub mod notify;
 pub mod pubsub;
+pub mod schedule;
 pub mod sqs;
 pub mod vault_audit;
 pub mod vault_events;
@@ -79,11 +80,19 @@ impl Handled {
     }
 }
 
-/// Syncs the change a trigger parsed, logging what happened.
+/// Syncs the change a trigger parsed, logging what happened. A change whose
+/// secret name could address another resource than the one named is rejected
+/// before any rule or store sees it (see `naming::check_source_name`).
 pub async fn handle(
     engine: &crate::sync::Engine,
     parsed: Result<Option<crate::event::SecretChange>, Failure>,
 ) -> Handled {
+    let parsed = parsed.and_then(|change| match change {
+        Some(c) => crate::naming::check_source_name(&c.secret)
+            .map(|()| Some(c))
+            .map_err(malformed),
+        None => Ok(None),
+    });
     match parsed {
         Ok(None) => Handled::Ignored,
         Err(f) => {
@@ -105,5 +114,48 @@ pub async fn handle_any(engine: &crate::sync::Engine, event: &serde_json::Value)
         pubsub::handle(engine, &body).await
     } else {
         eventbridge::handle(engine, event).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{ChangeKind, SecretChange};
+    use std::collections::HashMap;
+    use std::time::SystemTime;
+
+    fn change(secret: &str) -> Result<Option<SecretChange>, Failure> {
+        Ok(Some(SecretChange {
+            source: "main".into(),
+            secret: secret.into(),
+            version: None,
+            kind: ChangeKind::Upsert,
+            observed_at: SystemTime::now(),
+        }))
+    }
+
+    #[tokio::test]
+    async fn a_name_that_could_address_another_resource_never_reaches_the_engine() {
+        let config =
+            crate::config::Config::parse("[sources.main]\nkind = \"aws-secrets-manager\"\n", "t")
+                .unwrap();
+        // No store behind the source: a change that reaches the engine is reported
+        // as synced with an error, one that does not is rejected.
+        let engine = crate::sync::Engine::with_stores(config, HashMap::new(), HashMap::new());
+        for (name, reason) in [
+            ("prod/../admin/root", "segment"),
+            ("prod/app/db\n", "control character"),
+            ("prod/app/db?x", "not allowed"),
+        ] {
+            let Handled::Rejected(f) = handle(&engine, change(name)).await else {
+                panic!("{name:?} reached the engine");
+            };
+            assert_eq!(f.class, FailureClass::BadInput);
+            assert!(f.message.contains(reason), "{}", f.message);
+        }
+        assert!(matches!(
+            handle(&engine, change("prod/app/db")).await,
+            Handled::Synced(_)
+        ));
     }
 }

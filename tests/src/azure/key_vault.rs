@@ -1,7 +1,8 @@
 //! An emulator of one Azure Key Vault's secrets data plane (api-version 7.5; also 7.4,
 //! 7.6 and 2025-07-01, all published as stable), written from the Key Vault
-//! data-plane REST specification (`secrets.json`) and its examples: set, get (latest or one version), list versions, update attributes, soft delete,
-//! read a deleted secret, recover it (asynchronously) and purge it.
+//! data-plane REST specification (`secrets.json`) and its examples: set, get (latest or
+//! one version), list secrets, list versions, update attributes, soft delete, read a
+//! deleted secret, recover it (asynchronously) and purge it.
 //!
 //! Every request must carry `?api-version=` and `Authorization: Bearer <token>`, where the
 //! token is one the [`Entra`] emulator issued for `https://vault.azure.net` in the vault's
@@ -13,6 +14,16 @@
 //! client is configured with. Bundle ids name the vault as Azure does,
 //! `https://{vault}.vault.azure.net/secrets/{name}/{version}`; `nextLink` points at the
 //! emulator so that a client can follow it.
+//!
+//! Both lists page alike: `maxresults` 1–25 (default 25, anything else 400
+//! `BadParameter`), and a `nextLink` that repeats the request with an opaque `$skiptoken`
+//! naming the last item served, `null` on the last page. A page resumes after that item,
+//! so secrets created or deleted between pages never make another one appear twice or go
+//! missing. `GET /secrets` answers one `SecretItem` per secret (its latest version's
+//! attributes, tags and content type; `id` without a version), soft-deleted secrets and
+//! secrets still being recovered left out, in name order ignoring case: the order the
+//! `$skiptoken` markers of the specification's `GetSecrets` example reveal (inferred).
+//! `GET /secrets/{name}/versions` answers oldest first (inferred).
 //!
 //! Where E.2 is silent, this emulator decides (each marked "inferred" where it is made):
 //! the order of checks (injected faults, authentication, api-version, name, RBAC, body,
@@ -34,6 +45,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 use url::form_urlencoded;
 
@@ -58,7 +71,7 @@ pub const MAX_TAG_NAME_CHARS: usize = 512;
 pub const MAX_TAG_VALUE_CHARS: usize = 256;
 /// How long a deleted secret is kept (`recoverableDays`).
 pub const RECOVERABLE_DAYS: u64 = 90;
-/// The largest page of `GET /secrets/{name}/versions`.
+/// The largest page of `GET /secrets` and `GET /secrets/{name}/versions`.
 pub const MAX_RESULTS: usize = 25;
 
 const RECOVERY_LEVEL: &str = "Recoverable+Purgeable";
@@ -72,6 +85,8 @@ const NOT_FOUND_HELP: &str = "If you recently deleted this secret you may be abl
 pub enum Operation {
     SetSecret,
     GetSecret,
+    /// `GET /secrets`, on the whole vault.
+    GetSecrets,
     GetSecretVersions,
     UpdateSecret,
     DeleteSecret,
@@ -86,7 +101,9 @@ impl Operation {
         match self {
             Operation::SetSecret => DataAction::SetSecret,
             Operation::GetSecret => DataAction::GetSecret,
-            Operation::GetSecretVersions | Operation::GetDeletedSecret => DataAction::ReadMetadata,
+            Operation::GetSecrets | Operation::GetSecretVersions | Operation::GetDeletedSecret => {
+                DataAction::ReadMetadata
+            }
             Operation::UpdateSecret => DataAction::Update,
             Operation::DeleteSecret => DataAction::Delete,
             Operation::RecoverDeletedSecret => DataAction::Recover,
@@ -280,7 +297,7 @@ impl KvError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KvRequest {
     pub operation: Operation,
-    /// The secret name from the path, as sent.
+    /// The secret name from the path, as sent (empty for [`Operation::GetSecrets`]).
     pub secret: String,
     pub api_version: Option<String>,
     /// The client id of the bearer token, when it was one the vault accepted.
@@ -459,6 +476,7 @@ impl KeyVault {
             });
             shared = Some(Arc::clone(&state));
             Router::new()
+                .route("/secrets", get(get_secrets))
                 .route(
                     "/secrets/{name}",
                     put(set_secret).get(get_latest).delete(delete_secret),
@@ -738,6 +756,15 @@ async fn get_version(
     )
 }
 
+async fn get_secrets(
+    State(state): State<Arc<KvState>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let operation = Operation::GetSecrets;
+    dispatch(&state, operation, "", None, &headers, query, &[])
+}
+
 async fn get_versions(
     State(state): State<Arc<KvState>>,
     Path(name): Path<String>,
@@ -968,11 +995,14 @@ fn serve(
     let token = authenticate(state, call.headers)?;
     request.client_id = Some(token.client_id.clone());
     check_api_version(call.param("api-version"))?;
-    validate_name(call.name)?;
+    if call.operation != Operation::GetSecrets {
+        validate_name(call.name)?;
+    }
     authorize(state, vault, &token, call)?;
     match call.operation {
         Operation::SetSecret => set(state, vault, call),
         Operation::GetSecret => read(state, vault, call),
+        Operation::GetSecrets => list_secrets(state, vault, call),
         Operation::GetSecretVersions => list_versions(state, vault, call),
         Operation::UpdateSecret => update(state, vault, call),
         Operation::DeleteSecret => delete(state, vault, call),
@@ -1055,21 +1085,26 @@ fn authorize(
     call: &Call<'_>,
 ) -> Result<(), KvError> {
     let action = call.operation.data_action();
-    let secret = call.name.to_lowercase();
+    // Listing acts on the vault: only grants on the whole vault allow it.
+    let secret = (call.operation != Operation::GetSecrets).then(|| call.name.to_lowercase());
     let allowed = vault.grants.iter().any(|g| {
         g.client_id == token.client_id
             && g.role.allows(action)
-            && g.secret.as_ref().is_none_or(|s| *s == secret)
+            && (g.secret.is_none() || g.secret == secret)
     });
     if allowed {
         return Ok(());
     }
+    let resource = match &secret {
+        Some(secret) => format!("/secrets/{secret}"),
+        None => "/secrets".to_owned(),
+    };
     let config = &state.config;
     let message = format!(
         "Caller is not authorized to perform action on resource.\r\nIf role assignments, deny \
          assignments or role definitions were changed recently, please observe propagation \
          time.\r\nCaller: appid={};oid={};iss=https://sts.windows.net/{}/\r\nAction: \
-         '{}'\r\nResource: '{}/secrets/{secret}'\r\nAssignment: (not found)\r\n\
+         '{}'\r\nResource: '{}{resource}'\r\nAssignment: (not found)\r\n\
          DenyAssignmentId: null\r\nDecisionReason: null \r\nVault: {};location={}\r\n",
         token.client_id,
         state_object_id(token),
@@ -1378,7 +1413,48 @@ fn read(state: &KvState, vault: &mut Vault, call: &Call<'_>) -> Result<Reply, Kv
     Ok(Reply::Json(bundle(state, record, version, true)))
 }
 
+/// `GET /secrets`: every secret that is neither deleted nor being recovered.
+fn list_secrets(state: &KvState, vault: &mut Vault, call: &Call<'_>) -> Result<Reply, KvError> {
+    let items: Vec<(String, Value)> = vault
+        .secrets
+        .iter()
+        .filter(|(_, record)| matches!(record.lifecycle, Lifecycle::Active))
+        .map(|(key, record)| {
+            let mut item = bundle(state, record, record.latest(), false);
+            item["id"] = json!(format!("{}/secrets/{}", state.id_base(), record.name));
+            (key.clone(), item)
+        })
+        .collect();
+    page(state, call, "/secrets", items)
+}
+
 fn list_versions(state: &KvState, vault: &mut Vault, call: &Call<'_>) -> Result<Reply, KvError> {
+    let items: Vec<(String, Value)> = match active(vault, call) {
+        Ok(record) => record
+            .versions
+            .iter()
+            .enumerate()
+            .map(|(index, v)| (format!("{index:010}"), bundle(state, record, v, false)))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    page(
+        state,
+        call,
+        &format!("/secrets/{}/versions", call.name),
+        items,
+    )
+}
+
+/// One page of a list: `items` keyed by strings whose order is the list's order, those
+/// after the `$skiptoken`'s key, at most `maxresults` of them; `nextLink` repeats the
+/// request at `path` from the last item served.
+fn page(
+    state: &KvState,
+    call: &Call<'_>,
+    path: &str,
+    mut items: Vec<(String, Value)>,
+) -> Result<Reply, KvError> {
     let max_results = match call.param("maxresults") {
         None => MAX_RESULTS,
         Some(text) => match text.parse::<usize>() {
@@ -1390,32 +1466,51 @@ fn list_versions(state: &KvState, vault: &mut Vault, call: &Call<'_>) -> Result<
             }
         },
     };
-    let skip = match call.param("$skiptoken") {
-        None => 0,
-        Some(token) => token
-            .parse::<usize>()
-            .map_err(|_| KvError::bad_parameter("Invalid $skiptoken."))?,
+    let after = call
+        .param("$skiptoken")
+        .map(|token| {
+            skiptoken_key(path, token).ok_or_else(|| KvError::bad_parameter("Invalid $skiptoken."))
+        })
+        .transpose()?;
+    items.sort_by(|(a, _), (b, _)| a.cmp(b));
+    let mut rest: Vec<(String, Value)> = items
+        .into_iter()
+        .filter(|(key, _)| after.as_ref().is_none_or(|after| key > after))
+        .collect();
+    let more = rest.len() > max_results;
+    rest.truncate(max_results);
+    let next_link = match rest.last() {
+        Some((last, _)) if more => {
+            let api_version = call.param("api-version").unwrap_or_default();
+            let token = skiptoken(path, last);
+            json!(format!(
+                "{}{path}?api-version={api_version}&$skiptoken={token}&maxresults={max_results}",
+                state.url
+            ))
+        }
+        _ => Value::Null,
     };
-    let items: Vec<Value> = match active(vault, call) {
-        Ok(record) => record
-            .versions
-            .iter()
-            .map(|v| bundle(state, record, v, false))
-            .collect(),
-        Err(_) => Vec::new(),
-    };
-    let page: Vec<Value> = items.iter().skip(skip).take(max_results).cloned().collect();
-    let next = skip + page.len();
-    let next_link = if next < items.len() {
-        let api_version = call.param("api-version").unwrap_or_default();
-        json!(format!(
-            "{}/secrets/{}/versions?api-version={api_version}&$skiptoken={next}&maxresults={max_results}",
-            state.url, call.name
-        ))
-    } else {
-        Value::Null
-    };
+    let page: Vec<Value> = rest.into_iter().map(|(_, item)| item).collect();
     Ok(Reply::Json(json!({ "value": page, "nextLink": next_link })))
+}
+
+/// An opaque `$skiptoken`: `base64url(path \n key \n crc32c)`, the path in lowercase
+/// (names ignore case), the checksum catching a token altered in transit or by hand.
+fn skiptoken(path: &str, last_key: &str) -> String {
+    let payload = format!("{}\n{last_key}", path.to_ascii_lowercase());
+    let checksum = crc32c::crc32c(payload.as_bytes());
+    URL_SAFE_NO_PAD.encode(format!("{payload}\n{checksum:08x}"))
+}
+
+/// The key a `$skiptoken` issued for the list at `path` resumes after.
+fn skiptoken_key(path: &str, token: &str) -> Option<String> {
+    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(token).ok()?).ok()?;
+    let (payload, checksum) = text.rsplit_once('\n')?;
+    if format!("{:08x}", crc32c::crc32c(payload.as_bytes())) != checksum {
+        return None;
+    }
+    let (list, key) = payload.split_once('\n')?;
+    (list == path.to_ascii_lowercase() && !key.is_empty()).then(|| key.to_owned())
 }
 
 fn update(state: &KvState, vault: &mut Vault, call: &Call<'_>) -> Result<Reply, KvError> {

@@ -1,13 +1,17 @@
 //! Secret Manager v1 (reference D.3 and D.5): global secrets and their versions, behind
 //! bearer tokens and IAM.
 //!
-//! Methods: `secrets.create`, `.get`, `.patch` (`labels`, `annotations`), `.delete`,
-//! `.addVersion`, and `versions.get`, `.list`, `.access`, `.enable`, `.disable`,
+//! Methods: `secrets.create`, `.list`, `.get`, `.patch` (`labels`, `annotations`),
+//! `.delete`, `.addVersion`, and `versions.get`, `.list`, `.access`, `.enable`, `.disable`,
 //! `.destroy`. Projects are known by ID and number; requests may use either, answers name
-//! resources `projects/{NUMBER}/…`. Features a call could use but this emulator does not
-//! emulate (regional secrets, topics, rotation, expiry, aliases, CMEK on the secret, tags,
-//! IAM policy methods, `secrets.list`, list filters) answer 501 `UNIMPLEMENTED`, so a test
-//! depending on them fails instead of passing against a fake.
+//! resources `projects/{NUMBER}/…`. The list methods page as the `paging` module
+//! describes and answer newest first (`ListSecretsResponse.secrets` and
+//! `ListSecretVersionsResponse.versions` are "sorted in reverse by create_time"); secrets
+//! created in the same instant follow in ID order (inferred). Features a call could use
+//! but this emulator does not emulate (regional secrets, topics, rotation, expiry, aliases,
+//! CMEK on the secret, tags, IAM policy methods, and the `filter` of the list methods: any
+//! non-empty filter) answer 501 `UNIMPLEMENTED`, so a test depending on them fails instead
+//! of passing against a fake.
 //!
 //! Every call goes through, in order: injected faults; the bearer token (401
 //! `UNAUTHENTICATED` unless it is one of ours and unexpired, 403 without the
@@ -27,6 +31,7 @@
 //! - `latest` is the highest version number whatever its state.
 //! - Grants are made per project or per secret (a secret's grants die with it).
 
+mod paging;
 mod rules;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -47,15 +52,17 @@ use super::proto_json::{Field, Fields, parse_body, percent_decode, query_params,
 use super::status::{GoogleError, json_ok};
 use crate::server::Server;
 
+pub use paging::MAX_PAGE_SIZE;
 pub use rules::{MAX_ANNOTATIONS_BYTES, MAX_LABELS, MAX_PAYLOAD_BYTES};
 
 const SERVICE: &str = "secretmanager.googleapis.com";
-const MAX_PAGE_SIZE: i64 = 25_000;
 
 /// A Secret Manager API method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SecretManagerMethod {
     CreateSecret,
+    /// `secrets.list`, on the project.
+    ListSecrets,
     GetSecret,
     UpdateSecret,
     DeleteSecret,
@@ -73,6 +80,7 @@ impl SecretManagerMethod {
     pub fn permission(self) -> &'static str {
         match self {
             Self::CreateSecret => "secretmanager.secrets.create",
+            Self::ListSecrets => "secretmanager.secrets.list",
             Self::GetSecret => "secretmanager.secrets.get",
             Self::UpdateSecret => "secretmanager.secrets.update",
             Self::DeleteSecret => "secretmanager.secrets.delete",
@@ -92,7 +100,7 @@ impl SecretManagerMethod {
             Self::CreateSecret => &[("secretId", "secret_id")],
             Self::UpdateSecret => &[("updateMask", "update_mask")],
             Self::DeleteSecret => &[("etag", "etag")],
-            Self::ListSecretVersions => &[
+            Self::ListSecrets | Self::ListSecretVersions => &[
                 ("pageSize", "page_size"),
                 ("pageToken", "page_token"),
                 ("filter", "filter"),
@@ -121,7 +129,8 @@ pub enum SecretManagerRole {
     Admin,
     /// `roles/secretmanager.secretAccessor`: `versions.access`.
     SecretAccessor,
-    /// `roles/secretmanager.viewer`: `secrets.get`, `versions.get`, `versions.list`.
+    /// `roles/secretmanager.viewer`: `secrets.list`, `secrets.get`, `versions.get`,
+    /// `versions.list`.
     Viewer,
     /// `roles/secretmanager.secretVersionAdder`: `versions.add`.
     SecretVersionAdder,
@@ -148,7 +157,7 @@ impl SecretManagerRole {
             Self::SecretAccessor => method == M::AccessSecretVersion,
             Self::Viewer => matches!(
                 method,
-                M::GetSecret | M::GetSecretVersion | M::ListSecretVersions
+                M::ListSecrets | M::GetSecret | M::GetSecretVersion | M::ListSecretVersions
             ),
             Self::SecretVersionAdder => method == M::AddSecretVersion,
             Self::SecretVersionManager => matches!(
@@ -675,9 +684,7 @@ impl Route {
         let post = *http_method == Method::POST;
         let (method, project, secret, version) = match (parts.as_slice(), verb) {
             (["projects", p, "secrets"], None) if post => (M::CreateSecret, p, None, None),
-            (["projects", _, "secrets"], None) if get => {
-                return Err(GoogleError::unimplemented("secrets.list is not emulated."));
-            }
+            (["projects", p, "secrets"], None) if get => (M::ListSecrets, p, None, None),
             (["projects", p, "secrets", s], None) if get => (M::GetSecret, p, Some(s), None),
             (["projects", p, "secrets", s], None) if *http_method == Method::PATCH => {
                 (M::UpdateSecret, p, Some(s), None)
@@ -837,6 +844,7 @@ fn serve(
     };
     route.check_names()?;
     let secret_id = match route.method {
+        SecretManagerMethod::ListSecrets => None,
         SecretManagerMethod::CreateSecret => {
             let id = params
                 .get("secretId")
@@ -849,17 +857,15 @@ fn serve(
                     route.project
                 )));
             }
-            id.clone()
+            Some(id.clone())
         }
-        _ => route
-            .secret
-            .clone()
-            .expect("every other method names a secret"),
+        _ => route.secret.clone(),
     };
     let mut store = state.store();
     let number = store.project_number(&route.project);
-    let secret_scope =
-        (route.method != SecretManagerMethod::CreateSecret).then_some(secret_id.as_str());
+    let secret_scope = secret_id
+        .as_deref()
+        .filter(|_| route.method != SecretManagerMethod::CreateSecret);
     let allowed = number
         .as_deref()
         .is_some_and(|n| store.is_allowed(&caller.principal, n, secret_scope, route.method));
@@ -876,14 +882,18 @@ fn serve(
         ));
     }
     let number = number.expect("allowed implies a known project");
+    use SecretManagerMethod as M;
+    if route.method == M::ListSecrets {
+        return list_secrets(&store, &number, &params);
+    }
     let call = Call {
         store: &mut store,
         number,
-        secret: secret_id,
+        secret: secret_id.expect("every other method names a secret"),
         version: route.version.clone(),
     };
-    use SecretManagerMethod as M;
     match route.method {
+        M::ListSecrets => unreachable!("answered above"),
         M::CreateSecret => call.create(&body),
         M::GetSecret => call.get(),
         M::UpdateSecret => call.update(&body, params.get("updateMask").map(String::as_str)),
@@ -896,6 +906,73 @@ fn serve(
         M::DisableSecretVersion => call.change_state(&body, VersionState::Disabled),
         M::DestroySecretVersion => call.change_state(&body, VersionState::Destroyed),
     }
+}
+
+/// `secrets.list`, authorized, on a known project.
+fn list_secrets(
+    store: &Store,
+    number: &str,
+    params: &HashMap<String, String>,
+) -> Result<Value, GoogleError> {
+    refuse_filter(params)?;
+    let secrets: Vec<(String, Value)> = store
+        .secrets
+        .iter()
+        .filter(|((n, _), _)| n == number)
+        .map(|((_, id), stored)| {
+            let key = paging::newest_first_key(since_epoch_nanos(stored.create_time), id);
+            (key, secret_json(number, id, stored))
+        })
+        .collect();
+    let page = paging::page(secrets, &format!("projects/{number}/secrets"), params)?;
+    Ok(list_response("secrets", page))
+}
+
+/// A list response as proto3 JSON writes it: empty fields omitted.
+fn list_response(field: &str, page: paging::Page<Value>) -> Value {
+    let mut answer = json!({});
+    if !page.items.is_empty() {
+        answer[field] = json!(page.items);
+    }
+    if let Some(token) = page.next_page_token {
+        answer["nextPageToken"] = json!(token);
+    }
+    if page.total_size > 0 {
+        answer["totalSize"] = json!(page.total_size);
+    }
+    answer
+}
+
+/// The list methods' `filter` language is not emulated: a non-empty filter is refused
+/// rather than ignored.
+fn refuse_filter(params: &HashMap<String, String>) -> Result<(), GoogleError> {
+    if params.get("filter").is_some_and(|f| !f.is_empty()) {
+        return Err(GoogleError::unimplemented("List filters are not emulated."));
+    }
+    Ok(())
+}
+
+fn since_epoch_nanos(time: SystemTime) -> u128 {
+    time.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default()
+}
+
+/// A `Secret` as the API answers it.
+fn secret_json(number: &str, id: &str, stored: &StoredSecret) -> Value {
+    let mut secret = json!({
+        "name": format!("projects/{number}/secrets/{id}"),
+        "replication": stored.replication.to_json(),
+        "createTime": rfc3339(stored.create_time),
+        "etag": stored.etag,
+    });
+    if !stored.labels.is_empty() {
+        secret["labels"] = json!(stored.labels);
+    }
+    if !stored.annotations.is_empty() {
+        secret["annotations"] = json!(stored.annotations);
+    }
+    secret
 }
 
 /// An authorized call on one secret of a known project.
@@ -923,19 +1000,7 @@ impl Call<'_> {
     }
 
     fn secret_json(&self, stored: &StoredSecret) -> Value {
-        let mut secret = json!({
-            "name": self.name(),
-            "replication": stored.replication.to_json(),
-            "createTime": rfc3339(stored.create_time),
-            "etag": stored.etag,
-        });
-        if !stored.labels.is_empty() {
-            secret["labels"] = json!(stored.labels);
-        }
-        if !stored.annotations.is_empty() {
-            secret["annotations"] = json!(stored.annotations);
-        }
-        secret
+        secret_json(&self.number, &self.secret, stored)
     }
 
     fn version_json(&self, stored: &StoredSecret, version: &StoredVersion) -> Value {
@@ -1229,52 +1294,19 @@ impl Call<'_> {
     }
 
     fn list_versions(self, params: &HashMap<String, String>) -> Result<Value, GoogleError> {
-        if params.get("filter").is_some_and(|f| !f.is_empty()) {
-            return Err(GoogleError::unimplemented("List filters are not emulated."));
-        }
-        let page_size = match params.get("pageSize") {
-            None => 0,
-            Some(size) => size
-                .parse::<i64>()
-                .ok()
-                .filter(|s| (0..=MAX_PAGE_SIZE).contains(s))
-                .ok_or_else(|| {
-                    GoogleError::invalid_argument(format!(
-                        "Invalid page_size {size:?}: it must be between 0 and {MAX_PAGE_SIZE}."
-                    ))
-                })?,
-        };
-        let offset = match params.get("pageToken").filter(|t| !t.is_empty()) {
-            None => 0,
-            Some(token) => token
-                .strip_prefix("emulated-offset-")
-                .and_then(|o| o.parse::<usize>().ok())
-                .ok_or_else(|| GoogleError::invalid_argument("Invalid page_token."))?,
-        };
+        refuse_filter(params)?;
         let stored = self.stored()?;
-        let newest_first: Vec<&StoredVersion> = stored.versions.iter().rev().collect();
-        let size = if page_size == 0 {
-            MAX_PAGE_SIZE as usize
-        } else {
-            page_size as usize
-        };
-        let page: Vec<Value> = newest_first
+        let versions: Vec<(String, Value)> = stored
+            .versions
             .iter()
-            .skip(offset)
-            .take(size)
-            .map(|v| self.version_json(stored, v))
+            .map(|v| {
+                let key = paging::newest_first_key(u128::from(v.number), "");
+                (key, self.version_json(stored, v))
+            })
             .collect();
-        let mut answer = json!({});
-        if !page.is_empty() {
-            answer["versions"] = json!(page);
-        }
-        if offset + size < newest_first.len() {
-            answer["nextPageToken"] = json!(format!("emulated-offset-{}", offset + size));
-        }
-        if !newest_first.is_empty() {
-            answer["totalSize"] = json!(newest_first.len());
-        }
-        Ok(answer)
+        let collection = format!("{}/versions", self.name());
+        let page = paging::page(versions, &collection, params)?;
+        Ok(list_response("versions", page))
     }
 }
 
