@@ -337,8 +337,14 @@ async fn receive(response: Response) -> Result<Response, HttpError> {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
-        // Error bodies are read only as far as a parser needs them.
-        let bytes = response.bytes().await.unwrap_or_default();
+        // An error answer cut short may have lost the code that tells what it
+        // means (a 404's `NOT_FOUND`): it is a lost answer, not an empty one.
+        let bytes = response.bytes().await.map_err(|e| {
+            HttpError::without_response(
+                format!("the HTTP {} answer was cut short: {e}", status.as_u16()),
+                Delivery::Lost,
+            )
+        })?;
         let body = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_ERROR_BODY)]).into_owned();
         return Err(HttpError {
             status: Some(status),
@@ -582,6 +588,28 @@ mod tests {
             .await
             .unwrap_err();
         assert!(e.refused, "{e:?}");
+    }
+
+    #[tokio::test]
+    async fn an_error_answer_cut_short_is_lost_not_empty() {
+        let cut = "HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: 60\r\nconnection: close\r\n\r\n{\"error\":{\"status\":\"NOT_";
+        let (base, requests) = raw(vec![Some(cut), Some(OK_JSON)]).await;
+        let answer = client().get(format!("{base}/v1/x")).send().await.unwrap();
+        assert_eq!(ok_json(answer).await["ok"], true, "a read is repeated");
+        assert_eq!(requests.load(Ordering::SeqCst), 2);
+        let (base, _) = raw(vec![Some(cut)]).await;
+        let e = client()
+            .request(Method::PUT, format!("{base}/v1/w"))
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!((e.delivery, e.status), (Delivery::Lost, None));
+        assert_eq!(e.class(), FailureClass::Unavailable);
+        assert!(
+            e.describe().contains("HTTP 404 answer was cut short"),
+            "{}",
+            e.describe()
+        );
     }
 
     #[test]

@@ -66,6 +66,10 @@ async fn a_signed_push_lands_the_google_value_in_aws_and_in_another_google_proje
         ("gcp-dr".to_string(), "synced".to_string()),
     ];
     assert_eq!(statuses(&answer), synced, "{answer:#}");
+    assert!(
+        answer["report"].get("error").is_none(),
+        "confirming the source needs no more than secretAccessor: {answer:#}"
+    );
 
     let aws = w
         .clouds

@@ -305,9 +305,11 @@ impl Source for GcpSmSource {
 
     async fn current_version(&self, secret: &str) -> Result<Option<String>, Failure> {
         let id = secret_id(secret);
-        let latest = self.project.latest_version(id).await;
+        // Through `versions.access`, the one permission a source needs
+        // (`roles/secretmanager.secretAccessor` cannot get a version's metadata).
+        let latest = self.project.access_latest(id).await;
         match latest {
-            Ok(n) => Ok(n.map(|n| n.to_string())),
+            Ok(latest) => Ok(latest.map(|(n, _)| n.to_string())),
             Err(CallError::Google(e)) if e.is("NOT_FOUND") => Ok(None),
             Err(e) => Err(e.into_failure(format_args!("reading the latest version of {id:?}"))),
         }
