@@ -116,6 +116,7 @@ impl Engine {
                 })
                 .collect(),
             value_key: self.value_key.clone(),
+            turns: self.turns.clone(),
         };
         let sources: BTreeSet<&str> = self
             .config

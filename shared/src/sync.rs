@@ -29,6 +29,8 @@ pub struct Engine {
     pub(crate) destinations: HashMap<String, Arc<dyn Destination>>,
     /// The key of the value hash in the marks (`[reconcile] value_key`).
     pub(crate) value_key: Option<Arc<ValueKey>>,
+    /// One sync per secret at a time (see `turns`).
+    pub(crate) turns: Arc<turns::Turns>,
 }
 
 /// Why a secret is being synced.
@@ -116,6 +118,7 @@ impl Engine {
             sources,
             destinations,
             value_key,
+            turns: Arc::default(),
         })
     }
 
@@ -130,6 +133,7 @@ impl Engine {
             sources,
             destinations,
             value_key: None,
+            turns: Arc::default(),
         }
     }
 
@@ -181,6 +185,15 @@ impl Engine {
                 }
             }
         }
+        // A sync that read an older version never writes after one that read a newer.
+        let _turn = match self.turns.take(&change.source, &secret).await {
+            Ok(turn) => turn,
+            Err(f) => {
+                report.error = Some(f);
+                log_outcomes(&report);
+                return report;
+            }
+        };
         for pass in 1..=MAX_PASSES {
             report.secret = secret.clone();
             let (version, outcomes) = match self
@@ -750,3 +763,4 @@ fn split_keys(value: &SecretValue) -> Result<BTreeMap<String, SecretValue>, Fail
 mod echoes;
 #[cfg(test)]
 mod tests;
+mod turns;
