@@ -79,6 +79,38 @@ iamcredentials_endpoint = "{iam}"
     )
 }
 
+/// The push receiver's own part of its configuration: the push subscription's
+/// token, its runtime identity (the metadata server), and the source project
+/// `gsm` read as that identity.
+pub fn push_receiver_config(google: &GoogleCloud) -> String {
+    format!(
+        r#"
+[triggers.pubsub]
+audience = "{PUSH_AUDIENCE}"
+service_account = "{PUSH_ACCOUNT}"
+jwks_url = "{jwks}"
+issuers = ["{iss}"]
+
+[identities.run]
+kind = "gcp-metadata"
+metadata_host = "{metadata}"
+
+[sources.gsm]
+kind = "gcp-secret-manager"
+project = "{source}"
+project_number = "{source_number}"
+secretmanager_endpoint = "{sm}"
+metadata_host = "{metadata}"
+"#,
+        jwks = google.issuer.jwks_uri(),
+        iss = google.issuer.token_issuer(),
+        metadata = google.metadata.host(),
+        source = SOURCE_PROJECT.0,
+        source_number = SOURCE_PROJECT.1,
+        sm = google.secret_manager.endpoint(),
+    )
+}
+
 /// The receiver and the clouds it reaches.
 pub struct PushWorld {
     pub clouds: Clouds,
@@ -114,24 +146,7 @@ pub async fn push_world() -> PushWorld {
         .secret_manager
         .grant(DEST_PROJECT.0, &federated, SecretManagerRole::Admin);
     let config = format!(
-        r#"
-[triggers.pubsub]
-audience = "{PUSH_AUDIENCE}"
-service_account = "{PUSH_ACCOUNT}"
-jwks_url = "{jwks}"
-issuers = ["{iss}"]
-
-[identities.run]
-kind = "gcp-metadata"
-metadata_host = "{metadata}"
-
-[sources.gsm]
-kind = "gcp-secret-manager"
-project = "{source}"
-project_number = "{source_number}"
-secretmanager_endpoint = "{sm}"
-metadata_host = "{metadata}"
-
+        r#"{receiver}
 [destinations.aws-dr]
 kind = "aws-secrets-manager"
 region = "eu-west-1"
@@ -145,12 +160,7 @@ source = "gsm"
 match = "*"
 destinations = ["aws-dr", "gcp-dr"]
 "#,
-        jwks = google.issuer.jwks_uri(),
-        iss = google.issuer.token_issuer(),
-        metadata = google.metadata.host(),
-        source = SOURCE_PROJECT.0,
-        source_number = SOURCE_PROJECT.1,
-        sm = google.secret_manager.endpoint(),
+        receiver = push_receiver_config(&google),
         role = clouds.writer_role,
         moto = clouds.moto.endpoint(),
         sts_front = clouds.sts.endpoint(),

@@ -5,6 +5,7 @@
 //! code under test.
 
 pub mod azure;
+pub mod cli;
 pub mod clouds;
 pub mod fault_proxy;
 pub mod github;

@@ -246,3 +246,27 @@ fn bao_binary() -> PathBuf {
     });
     found.unwrap_or_else(|| panic!("bao is not installed under {}: run tests/run (it installs tests/requirements.txt into .venv)", lib.display()))
 }
+
+/// The CloudEvents JSON Vault sends for `event_type` (such as
+/// `kv-v2/data-write`) of version `version` at `data_path` (`<mount>/data/<name>`).
+pub fn kv_event(data_path: &str, version: u64, event_type: &str) -> String {
+    let mount = data_path.split('/').next().unwrap_or_default();
+    json!({
+        "id": uuid::Uuid::new_v4().to_string(),
+        "source": "https://vaultproject.io/",
+        "specversion": "1.0",
+        "type": "*",
+        "data": {
+            "event": {"id": uuid::Uuid::new_v4().to_string(), "metadata": {
+                "current_version": version.to_string(), "data_path": data_path,
+                "modified": "true", "oldest_version": "0", "operation": "data-write",
+                "path": data_path}},
+            "event_type": event_type,
+            "plugin_info": {"mount_class": "secret", "mount_accessor": "kv_5dc4d18e",
+                            "mount_path": format!("{mount}/"), "plugin": "kv"}
+        },
+        "datacontentype": "application/cloudevents",
+        "time": "2026-11-22T15:19:49.394915Z"
+    })
+    .to_string()
+}

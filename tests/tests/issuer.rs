@@ -7,9 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use fedsync_tests::clouds::{Clouds, DEST_REGION, SECRET, SUBJECT, VALUE, event};
 use fedsync_tests::issuer::{KeyType, SigningKey, jwk_thumbprint};
 use fedsync_tests::lambda_api::{LambdaApi, LambdaProcess, workspace_binary};
-use fedsync_tests::leaks::Role;
 use fedsync_tests::moto::{Moto, credentials_env};
-use fedsync_tests::process;
 use fedsync_tests::static_files::StaticFiles;
 use fedsync_tests::sts_front::RoleTrust;
 use serde_json::Value;
@@ -22,16 +20,8 @@ async fn fedsync_issuer(
     env: &[(&str, String)],
     config: &str,
 ) -> std::process::Output {
-    let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
-    std::io::Write::write_all(&mut file, config.as_bytes()).unwrap();
-    let config_path = file.path().to_str().unwrap().to_string();
-    let mut command = tokio::process::Command::new(workspace_binary("fedsync"));
-    command
-        .args(["issuer", "--config", &config_path])
-        .args(args)
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (k, v)));
-    process::output(Role::Fedsync, &mut command).await.unwrap()
+    let args: Vec<&str> = ["issuer"].into_iter().chain(args.iter().copied()).collect();
+    fedsync_tests::cli::fedsync(&args, config, env).await
 }
 
 /// `fedsync issuer --out SITE`, then what plain `fedsync issuer` prints; both must succeed.

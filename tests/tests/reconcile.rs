@@ -8,13 +8,13 @@
 //! `"repair"`, and finds a value changed under copied marks by the value hash.
 
 use fedsync_tests::azure::world::Azure;
+use fedsync_tests::cli::fedsync;
 use fedsync_tests::clouds::{Clouds, SUBJECT, event};
 use fedsync_tests::google::{GoogleCloud, Principal, SecretManagerRole};
 use fedsync_tests::google_world::{DEST_PROJECT, POOL, google, google_destination, trust};
 use fedsync_tests::lambda_api::workspace_binary;
-use fedsync_tests::leaks::{Role, secret};
+use fedsync_tests::leaks::secret;
 use fedsync_tests::moto::credentials_env;
-use fedsync_tests::process;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -121,25 +121,16 @@ impl World {
     }
 
     async fn reconcile_cli(&self) -> (i32, Value) {
-        let file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
-        std::fs::write(file.path(), &self.config).unwrap();
-        let mut command = tokio::process::Command::new(workspace_binary("fedsync"));
-        command
-            .args([
-                "reconcile",
-                "--json",
-                "--config",
-                file.path().to_str().unwrap(),
-            ])
-            .env_clear()
-            .envs(credentials_env(&self.clouds.reader))
-            .env("AWS_REGION", "us-east-1")
-            .env("FEDSYNC_VALUE_KEY", VALUE_KEY)
-            .env(
+        let mut env = credentials_env(&self.clouds.reader);
+        env.extend([
+            ("AWS_REGION", "us-east-1".to_string()),
+            ("FEDSYNC_VALUE_KEY", VALUE_KEY.to_string()),
+            (
                 "FEDSYNC_SIGNING_KEY",
-                self.clouds.issuer.rsa().private_key_pem(),
-            );
-        let out = process::output(Role::Fedsync, &mut command).await.unwrap();
+                self.clouds.issuer.rsa().private_key_pem().to_string(),
+            ),
+        ]);
+        let out = fedsync(&["reconcile", "--json"], &self.config, &env).await;
         let stdout = String::from_utf8_lossy(&out.stdout);
         let report = serde_json::from_str(&stdout)
             .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));

@@ -152,24 +152,10 @@ async fn a_reconcile_pass_walks_every_folder_of_the_mount() {
         "[[rules]]\nsource = \"vault\"\nmatch = \"app/**\"\ndestinations = [\"aws-dr\"]\n\n[sources.vault]\nkind = \"vault-kv\"\naddress = \"{}\"\nlogin = {{ role = \"fedsync\", identity = \"deploy\" }}\n",
         bao.address()
     );
-    let file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
-    std::fs::write(file.path(), clouds.config_with_rules("", SUBJECT, &rules)).unwrap();
     let mut env = clouds.function_env("");
     env.retain(|(k, _)| !k.starts_with("AWS_") && *k != "FEDSYNC_CONFIG_TOML");
-    let mut command =
-        tokio::process::Command::new(fedsync_tests::lambda_api::workspace_binary("fedsync"));
-    command
-        .args([
-            "reconcile",
-            "--json",
-            "--config",
-            file.path().to_str().unwrap(),
-        ])
-        .env_clear()
-        .envs(env);
-    let out = fedsync_tests::process::output(leaks::Role::Fedsync, &mut command)
-        .await
-        .unwrap();
+    let config = clouds.config_with_rules("", SUBJECT, &rules);
+    let out = fedsync_tests::cli::fedsync(&["reconcile", "--json"], &config, &env).await;
     let report: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     assert!(out.status.success(), "{report:#}");

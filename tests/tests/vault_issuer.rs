@@ -16,7 +16,7 @@ use fedsync_tests::issuer::unix_now;
 use fedsync_tests::leaks;
 use fedsync_tests::moto::free_port;
 use fedsync_tests::notice;
-use fedsync_tests::openbao::OpenBao;
+use fedsync_tests::openbao::{OpenBao, kv_event};
 use fedsync_tests::receiver::Receiver;
 use fedsync_tests::sts_front::RoleTrust;
 use serde_json::{Value, json};
@@ -188,28 +188,6 @@ impl World {
     }
 }
 
-/// The CloudEvents JSON Vault sends for a KV v2 write.
-fn vault_event(path: &str, version: u64) -> String {
-    json!({
-        "id": uuid::Uuid::new_v4().to_string(),
-        "source": "https://vaultproject.io/",
-        "specversion": "1.0",
-        "type": "*",
-        "data": {
-            "event": {"id": uuid::Uuid::new_v4().to_string(), "metadata": {
-                "current_version": version.to_string(), "data_path": format!("secret/data/{path}"),
-                "modified": "true", "oldest_version": "0", "operation": "data-write",
-                "path": format!("secret/data/{path}")}},
-            "event_type": "kv-v2/data-write",
-            "plugin_info": {"mount_class": "secret", "mount_accessor": "kv_5dc4d18e",
-                            "mount_path": "secret/", "plugin": "kv"}
-        },
-        "datacontentype": "application/cloudevents",
-        "time": "2026-11-22T15:19:49.394915Z"
-    })
-    .to_string()
-}
-
 #[tokio::test]
 async fn a_kv_write_streams_through_the_audit_device_to_all_three_clouds_on_openbao_tokens() {
     let w = world(true).await;
@@ -276,7 +254,7 @@ async fn vault_events_and_notices_sync_and_unauthenticated_ones_touch_nothing() 
     let names = ("app/api", "app-api", "app-api");
 
     // Every kind of refusal: 401, and no read of the secret in OpenBao.
-    let event = vault_event("app/api", version);
+    let event = kv_event("secret/data/app/api", version, "kv-v2/data-write");
     let now = unix_now();
     let forged = notice::signed_headers(&KEY.replace('8', "9"), now, &event);
     let stale = notice::signed_headers(KEY, now - 600, &event);
