@@ -132,6 +132,17 @@ impl SecretValue {
     }
 }
 
+/// `failure` without `credential` (a token fedsync presented) in its message,
+/// whole or in part: a token endpoint that echoes its request would otherwise
+/// put the token into an error, and from there into a log.
+pub fn scrub_credential(
+    credential: &str,
+    mut failure: crate::report::Failure,
+) -> crate::report::Failure {
+    failure.message = SecretValue::text(credential).scrub(&failure.message);
+    failure
+}
+
 /// Where `needle` first occurs in `haystack`.
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)

@@ -137,7 +137,7 @@ impl VaultClient {
                 ". Presented {}; the role's bound_audiences, bound_subject and bound_claims must accept them, and the auth mount must trust the issuer",
                 jwt.claims
             ));
-            f
+            jwt.scrub(f)
         };
         let response = answer.map_err(|e| explain(&e))?;
         let login: LoginAnswer = http::json(response).await.map_err(|e| explain(&e))?;

@@ -115,7 +115,7 @@ impl AwsExchange {
         .await;
         let output = match result {
             Ok(o) => o,
-            Err(e) => return Err(self.explain(&e, &token)),
+            Err(e) => return Err(token.scrub(self.explain(&e, &token))),
         };
         let c = output.credentials.ok_or_else(|| {
             Failure::new(

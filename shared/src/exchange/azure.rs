@@ -134,10 +134,9 @@ impl EntraExchange {
             .idempotent()
             .send()
             .await;
-        let response = answer.map_err(|e| self.explain(&e, &assertion))?;
-        let token: TokenResponse = http::json(response)
-            .await
-            .map_err(|e| self.explain(&e, &assertion))?;
+        let explain = |e: &HttpError| assertion.scrub(self.explain(e, &assertion));
+        let response = answer.map_err(|e| explain(&e))?;
+        let token: TokenResponse = http::json(response).await.map_err(|e| explain(&e))?;
         tracing::info!(identity = %self.identity_name, client_id = %self.app.client_id, "exchanged the identity token at Entra ID");
         Ok(BearerToken::new(
             token.access_token,

@@ -94,11 +94,13 @@ impl GoogleExchange {
 
     async fn exchange(&self) -> Result<BearerToken, Failure> {
         let subject = self.identity.token(&self.federation.audience).await?;
-        let federated = self.sts(&subject).await?;
+        let federated = self.sts(&subject).await.map_err(|f| subject.scrub(f))?;
         let Some(account) = &self.federation.service_account else {
             return Ok(federated);
         };
-        self.impersonate(&federated, account, &subject).await
+        self.impersonate(&federated, account, &subject)
+            .await
+            .map_err(|f| federated.scrub(subject.scrub(f)))
     }
 
     async fn sts(&self, subject: &IdentityToken) -> Result<BearerToken, Failure> {

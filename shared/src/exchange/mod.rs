@@ -4,6 +4,8 @@
 pub mod aws;
 pub mod azure;
 mod cache;
+#[cfg(test)]
+mod echoes;
 pub mod google;
 
 pub use cache::{CacheKey, CredentialCache, Expiring};
@@ -82,6 +84,11 @@ impl BearerToken {
     /// The token, for an `Authorization` header only.
     pub fn expose(&self) -> &str {
         self.token.expose_secret()
+    }
+
+    /// `failure` without this token in its message (an endpoint may echo it).
+    pub fn scrub(&self, failure: Failure) -> Failure {
+        crate::secret::scrub_credential(self.expose(), failure)
     }
 
     /// Whether `other` is this same token (to invalidate only what a store refused).

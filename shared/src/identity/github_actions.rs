@@ -43,10 +43,14 @@ impl TokenSource for GithubActions {
         // The egress guard refuses anything but https:// (or loopback) before sending.
         url.query_pairs_mut().append_pair("audience", audience);
         let sent = http::client().get(url).bearer_auth(&bearer).send().await;
-        let response = sent.map_err(|e| http::failure(&e, format_args!("{URL_ENV}")))?;
+        // The request token is a credential too: an echo of it is scrubbed.
+        let fail = |e: &http::HttpError, what: &dyn std::fmt::Display| {
+            crate::secret::scrub_credential(&bearer, http::failure(e, what))
+        };
+        let response = sent.map_err(|e| fail(&e, &URL_ENV))?;
         let answer: Answer = http::json(response)
             .await
-            .map_err(|e| http::failure(&e, "the GitHub Actions token answer"))?;
+            .map_err(|e| fail(&e, &"the GitHub Actions token answer"))?;
         Ok(IdentityToken::new(answer.value))
     }
 }

@@ -49,6 +49,11 @@ impl IdentityToken {
     pub fn expose(&self) -> &str {
         self.jwt.expose_secret()
     }
+
+    /// `failure` without this token in its message (an endpoint may echo it).
+    pub fn scrub(&self, failure: Failure) -> Failure {
+        crate::secret::scrub_credential(self.expose(), failure)
+    }
 }
 
 impl fmt::Debug for IdentityToken {
