@@ -1,11 +1,13 @@
 //! `POST /v1/notify` on the real webhook: fedsync's own change notices, signed
 //! with HMAC or carrying a bearer JWT, synced from AWS to AWS (moto); forged,
-//! stale, replayed, tampered and mis-addressed notices touch nothing.
+//! stale, replayed, tampered and mis-addressed notices touch nothing. A notice
+//! answered "try again" is handled again when the very same request is resent.
 
 use fedsync_tests::clouds::{Clouds, SECRET, SUBJECT, VALUE};
 use fedsync_tests::issuer::unix_now;
 use fedsync_tests::notice;
 use fedsync_tests::receiver::Receiver;
+use fedsync_tests::sts_front::StsError;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -119,6 +121,35 @@ async fn refused_notices_touch_nothing_and_a_signed_one_syncs_once() {
         json!({"status": "duplicate"})
     );
     assert_eq!(h.clouds.versions(SECRET).await, 1);
+    assert!(!h.receiver.logs().contains(VALUE));
+}
+
+#[tokio::test]
+async fn the_same_signed_notice_resent_after_a_retryable_failure_is_handled_again() {
+    let h = hook().await;
+    let body = notice();
+    let headers = notice::signed_headers(KEY, unix_now(), &body);
+    // STS is down for longer than the request's retries last.
+    h.clouds.sts.fail_next(100, StsError::service_unavailable());
+    let (status, answer) = h.post(&body, &headers).await;
+    assert_eq!(status, 503, "{answer:#}");
+    assert!(h.clouds.written(SECRET).await.is_none());
+
+    // The sender resends the identical request (same timestamp and signature).
+    h.clouds.sts.clear_faults();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, answer) = h.post(&body, &headers).await;
+    assert_eq!(
+        (status, answer["report"]["outcomes"][0]["status"].as_str()),
+        (200, Some("synced")),
+        "the resend was handled, not taken for a replay: {answer:#}"
+    );
+    assert_eq!(h.clouds.written(SECRET).await.as_deref(), Some(VALUE));
+    // Handled to the end, it is now a replay.
+    assert_eq!(
+        h.post(&body, &headers).await.1,
+        json!({"status": "duplicate"})
+    );
     assert!(!h.receiver.logs().contains(VALUE));
 }
 

@@ -84,7 +84,11 @@ fn is_json(headers: &HeaderMap) -> bool {
 
 /// Authenticates a notice or a Vault event (`[triggers.notify]`): `Ok` with
 /// whether it is new, or the response that refuses it.
-async fn authenticate(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Accepted, Response> {
+async fn authenticate<'a>(
+    app: &'a App,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Accepted<'a>, Response> {
     let Some(auth) = &app.notify else {
         return Err((
             StatusCode::NOT_FOUND,
@@ -126,9 +130,25 @@ async fn receive(
             tracing::info!("ignored a request already received");
             (StatusCode::OK, axum::Json(json!({"status": "duplicate"}))).into_response()
         }
-        Ok(Accepted::New) => {
+        Ok(Accepted::InFlight) => {
+            tracing::info!("the same request is being handled; asked the sender to try again");
+            let retry = [(header::RETRY_AFTER, "1")];
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                retry,
+                axum::Json(json!({"status": "in_flight"})),
+            )
+                .into_response()
+        }
+        Ok(Accepted::New(claim)) => {
             let parsed = parse(app.engine.config());
-            answer(&triggers::handle(&app.engine, parsed).await)
+            let handled = triggers::handle(&app.engine, parsed).await;
+            // A request that needs a retry is forgotten (the claim is dropped),
+            // so that the sender's resend of it is handled, not taken for a replay.
+            if let Some(claim) = claim.filter(|_| !handled.needs_retry()) {
+                claim.done();
+            }
+            answer(&handled)
         }
     }
 }

@@ -27,11 +27,53 @@ pub const TIMESTAMP_HEADER: &str = "x-fedsync-timestamp";
 pub const SIGNATURE_HEADER: &str = "x-fedsync-signature";
 
 /// A request the notice route accepted.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Accepted {
-    New,
-    /// A signed request already seen within the window: do nothing again.
+#[derive(Debug)]
+pub enum Accepted<'a> {
+    /// A request to handle. A signed one is held as in flight by its claim
+    /// until the caller says how it ended.
+    New(Option<Claim<'a>>),
+    /// A signed request already handled within the window: do nothing again.
     Replay,
+    /// The same signed request is being handled right now: the sender should
+    /// try again shortly (its outcome is not known yet).
+    InFlight,
+}
+
+/// Whether a signature was handled to the end, or is being handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    InFlight,
+    Done,
+}
+
+/// A signed request being handled. [`Claim::done`] records it as handled, so
+/// that a resend is a replay; dropped without that (the sync asked for a retry,
+/// or the request was abandoned), it is forgotten, so that the sender's retry
+/// of the identical request is handled anew rather than taken for a replay.
+#[derive(Debug)]
+pub struct Claim<'a> {
+    seen: &'a Mutex<HashMap<Vec<u8>, (Seen, Instant)>>,
+    signature: Vec<u8>,
+    done: bool,
+}
+
+impl Claim<'_> {
+    pub fn done(mut self) {
+        self.done = true;
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if self.done {
+            if let Some(entry) = seen.get_mut(&self.signature) {
+                entry.0 = Seen::Done;
+            }
+        } else {
+            seen.remove(&self.signature);
+        }
+    }
 }
 
 struct Issuer {
@@ -43,8 +85,9 @@ struct Issuer {
 pub struct NotifyAuth {
     hmac_key: Option<Vec<u8>>,
     issuers: Vec<Issuer>,
-    /// Signatures seen within the window, and when they stop mattering.
-    seen: Mutex<HashMap<Vec<u8>, Instant>>,
+    /// Signatures seen within the window, how far they got, and when they
+    /// stop mattering.
+    seen: Mutex<HashMap<Vec<u8>, (Seen, Instant)>>,
 }
 
 #[derive(Deserialize)]
@@ -102,7 +145,7 @@ impl NotifyAuth {
         timestamp: Option<&str>,
         signature: Option<&str>,
         body: &[u8],
-    ) -> Result<Accepted, Refused> {
+    ) -> Result<Accepted<'_>, Refused> {
         if let (Some(key), Some(signature)) = (&self.hmac_key, signature) {
             return self.verify_signature(key, timestamp, signature, body);
         }
@@ -110,7 +153,7 @@ impl NotifyAuth {
             return self
                 .verify_token(authorization)
                 .await
-                .map(|()| Accepted::New);
+                .map(|()| Accepted::New(None));
         }
         Err(Refused(
             "neither a signature nor a bearer token this receiver accepts".into(),
@@ -123,7 +166,7 @@ impl NotifyAuth {
         timestamp: Option<&str>,
         signature: &str,
         body: &[u8],
-    ) -> Result<Accepted, Refused> {
+    ) -> Result<Accepted<'_>, Refused> {
         let timestamp =
             timestamp.ok_or_else(|| Refused(format!("no {TIMESTAMP_HEADER} header")))?;
         let at: u64 = timestamp
@@ -152,11 +195,18 @@ impl NotifyAuth {
             .map_err(|_| Refused("the signature does not match".into()))?;
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
-        seen.retain(|_, until| *until > now);
-        if seen.insert(given, now + 2 * REPLAY_WINDOW).is_some() {
-            return Ok(Accepted::Replay);
+        seen.retain(|_, (_, until)| *until > now);
+        match seen.get(&given) {
+            Some((Seen::Done, _)) => return Ok(Accepted::Replay),
+            Some((Seen::InFlight, _)) => return Ok(Accepted::InFlight),
+            None => {}
         }
-        Ok(Accepted::New)
+        seen.insert(given.clone(), (Seen::InFlight, now + 2 * REPLAY_WINDOW));
+        Ok(Accepted::New(Some(Claim {
+            seen: &self.seen,
+            signature: given,
+            done: false,
+        })))
     }
 
     async fn verify_token(&self, authorization: Option<&str>) -> Result<(), Refused> {
@@ -291,17 +341,36 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_signed_notice_is_accepted_once_then_seen_as_a_replay() {
+    async fn a_signed_notice_handled_to_the_end_is_then_a_replay() {
         let (a, ts, body) = (auth(), now(), br#"{"source":"main","secret":"s"}"#);
         let sig = sign(&[7u8; 32], &ts, body);
-        assert_eq!(
+        let Ok(Accepted::New(Some(claim))) = a.verify(None, Some(&ts), Some(&sig), body).await
+        else {
+            panic!("a new signed notice is claimed")
+        };
+        assert!(matches!(
             a.verify(None, Some(&ts), Some(&sig), body).await,
-            Ok(Accepted::New)
-        );
-        assert_eq!(
+            Ok(Accepted::InFlight)
+        ));
+        claim.done();
+        assert!(matches!(
             a.verify(None, Some(&ts), Some(&sig), body).await,
             Ok(Accepted::Replay)
-        );
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_signed_notice_that_needs_a_retry_is_handled_again_when_resent() {
+        let (a, ts, body) = (auth(), now(), br#"{"source":"main","secret":"s"}"#);
+        let sig = sign(&[7u8; 32], &ts, body);
+        let first = a.verify(None, Some(&ts), Some(&sig), body).await;
+        assert!(matches!(first, Ok(Accepted::New(Some(_)))));
+        // The sync asked for a retry: the claim is dropped, not marked done.
+        drop(first);
+        assert!(matches!(
+            a.verify(None, Some(&ts), Some(&sig), body).await,
+            Ok(Accepted::New(Some(_)))
+        ));
     }
 
     #[tokio::test]
