@@ -199,6 +199,17 @@ impl Moto {
         aws_sdk_secretsmanager::Client::from_conf(config)
     }
 
+    /// An SQS client (moto's default region) signed with the admin key.
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        let config = aws_sdk_sqs::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(self.admin.clone())
+            .build();
+        aws_sdk_sqs::Client::from_conf(config)
+    }
+
     /// A KMS client for `region` signed with the admin key.
     pub fn kms(&self, region: &str) -> aws_sdk_kms::Client {
         let config = aws_sdk_kms::Config::builder()

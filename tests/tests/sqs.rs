@@ -1,11 +1,14 @@
 //! SQS batches end to end: the real `fedsync-eventbridge` binary, invoked the way
 //! an SQS event source mapping invokes it, syncs every record's change from moto
 //! through the validating STS front, and answers with a partial batch response
-//! that lists exactly the records SQS must deliver again.
+//! that lists exactly the records SQS must deliver again. Upstream of it, the
+//! real `fedsync-relay` binary queues EventBridge events in moto's FIFO queue,
+//! one message group per secret, and the function drains what it queued.
 
 use fedsync_tests::clouds::{Clouds, SECRET, SUBJECT, VALUE, event};
-use fedsync_tests::lambda_api::LambdaApi;
+use fedsync_tests::lambda_api::{LambdaApi, LambdaProcess, workspace_binary};
 use fedsync_tests::leaks;
+use fedsync_tests::moto::credentials_env;
 use fedsync_tests::sts_front::StsError;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -197,4 +200,132 @@ async fn a_malformed_record_is_rejected_without_a_retry_and_holds_nothing_back()
         "the record that is no EventBridge event is not logged:\n{logs}"
     );
     assert_no_leak(&logs);
+}
+
+/// The relay's answer for one event.
+async fn relay(api: &LambdaApi, event: Value) -> Value {
+    api.invoke(event, INVOKE_TIMEOUT).await.expect_ok()
+}
+
+#[tokio::test]
+async fn the_relay_queues_each_secret_in_its_own_group_and_the_function_drains_the_queue() {
+    let clouds = Clouds::start().await;
+    create_other(&clouds).await;
+    let moto = &clouds.moto;
+    let sqs = moto.sqs();
+    moto.disable_iam_auth().await;
+    let queue = sqs
+        .create_queue()
+        .queue_name("fedsync-changes.fifo")
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::ContentBasedDeduplication,
+            "true",
+        )
+        .send()
+        .await
+        .unwrap();
+    let queue_url = queue.queue_url.unwrap();
+    // The relay may queue messages, and nothing else: no secret is read through it.
+    let relay_role = moto
+        .create_role(
+            "fedsync-relay",
+            &json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Action": "sqs:SendMessage",
+                "Resource": "arn:aws:sqs:us-east-1:123456789012:fedsync-changes.fifo"}]}),
+        )
+        .await;
+    moto.enable_iam_auth().await;
+    let mut env = credentials_env(&moto.role_credentials(&relay_role, "relay").await);
+    env.extend([
+        ("AWS_REGION", "us-east-1".to_string()),
+        ("AWS_ENDPOINT_URL", moto.endpoint().to_string()),
+        ("FEDSYNC_CHANGE_QUEUE_URL", queue_url.clone()),
+        ("FEDSYNC_LOG", "trace".to_string()),
+    ]);
+    let relay_api = LambdaApi::start().await;
+    let relay_process = LambdaProcess::spawn(&workspace_binary("fedsync-relay"), &relay_api, env);
+
+    // The first secret by ARN (PutSecretValue) and by name (label moved), the
+    // other secret, one event delivered twice, and two that are not changes.
+    let by_arn = event("eventbridge-put-secret-value.json");
+    let by_name = event("eventbridge-secret-label-updated.json");
+    let mut other = by_arn.clone();
+    other["id"] = "9d8c7b6a-0000-4000-8000-000000000003".into();
+    let other_arn = format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:{OTHER}-QwErTy");
+    other["detail"]["requestParameters"]["secretId"] = other_arn.clone().into();
+    other["detail"]["responseElements"]["arn"] = other_arn.into();
+    for (change, group) in [
+        (&by_arn, SECRET),
+        (&by_name, SECRET),
+        (&other, OTHER),
+        (&by_arn, SECRET),
+    ] {
+        let answer = relay(&relay_api, change.clone()).await;
+        assert_eq!(answer["status"], "queued", "{answer:#}");
+        assert_eq!(answer["group"], group, "{answer:#}");
+    }
+    let ignored = relay(&relay_api, event("eventbridge-unrelated.json")).await;
+    assert_eq!(ignored["status"], "ignored", "{ignored:#}");
+    let mut nameless = by_arn.clone();
+    nameless["detail"]["requestParameters"] = json!({});
+    nameless["detail"]["responseElements"] = json!({});
+    let rejected = relay(&relay_api, nameless).await;
+    assert_eq!(rejected["status"], "rejected", "{rejected:#}");
+    assert!(
+        rejected["error"]
+            .as_str()
+            .unwrap()
+            .contains("names no secret"),
+        "{rejected:#}"
+    );
+
+    // The queue holds each distinct event once, in its secret's group.
+    let received = sqs
+        .receive_message()
+        .queue_url(&queue_url)
+        .max_number_of_messages(10)
+        .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+        .send()
+        .await
+        .unwrap();
+    let messages = received.messages.unwrap_or_default();
+    let group = |m: &aws_sdk_sqs::types::Message| {
+        m.attributes()
+            .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut groups: Vec<String> = messages.iter().map(group).collect();
+    groups.sort();
+    assert_eq!(
+        groups,
+        [OTHER, SECRET, SECRET],
+        "the duplicate was queued once"
+    );
+
+    // The function drains the queue as its event source mapping would hand it over.
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|m| {
+            json!({
+                "messageId": m.message_id(),
+                "receiptHandle": m.receipt_handle(),
+                "body": m.body(),
+                "attributes": {"MessageGroupId": group(m), "ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:fedsync-changes.fifo",
+                "awsRegion": "us-east-1",
+            })
+        })
+        .collect();
+    let (api, process) = clouds.function(&clouds.config("", SUBJECT)).await;
+    let listed = failures(&api, json!({ "Records": records })).await;
+    assert!(listed.is_empty(), "{listed:?}");
+    assert_eq!(clouds.written(SECRET).await.as_deref(), Some(VALUE));
+    assert_eq!(clouds.written(OTHER).await.as_deref(), Some(OTHER_VALUE));
+    assert_eq!(clouds.versions(SECRET).await, 1);
+    assert_no_leak(&process.logs());
+    assert_no_leak(&relay_process.logs());
 }

@@ -16,8 +16,44 @@ const API_CALL: &str = "AWS API Call via CloudTrail";
 const SERVICE_EVENT: &str = "AWS Service Event via CloudTrail";
 const LABEL_UPDATED: &str = "Secret Label Updated";
 
+/// What one EventBridge event says changed, before a source is chosen for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observed {
+    pub kind: ChangeKind,
+    /// The secret's name (read off a full ARN when the event has one), or a
+    /// partial ARN as the caller sent it.
+    pub secret: String,
+    pub version: Option<String>,
+    pub region: Option<String>,
+    /// EventBridge's id of the event (the same on every delivery of it).
+    pub id: Option<String>,
+    pub observed_at: SystemTime,
+}
+
 /// Parses one EventBridge event. `Ok(None)`: not a change fedsync acts on.
 pub fn parse(event: &Value, config: &Config) -> Result<Option<SecretChange>, Failure> {
+    let Some(observed) = observe(event)? else {
+        return Ok(None);
+    };
+    let region = observed.region.as_deref();
+    let source = source_for(config, region).ok_or_else(|| {
+        malformed(format!(
+            "no aws-secrets-manager source in the configuration covers region {}",
+            region.map_or_else(|| "(none)".into(), crate::excerpt::quote)
+        ))
+    })?;
+    Ok(Some(SecretChange {
+        source,
+        secret: observed.secret,
+        version: observed.version,
+        kind: observed.kind,
+        observed_at: observed.observed_at,
+    }))
+}
+
+/// Reads what one EventBridge event says changed. `Ok(None)`: not a change
+/// fedsync acts on.
+pub fn observe(event: &Value) -> Result<Option<Observed>, Failure> {
     let event: EventBridgeEvent<Value> = serde_json::from_value(event.clone()).map_err(|e| {
         malformed(format!(
             "not an EventBridge event ({})",
@@ -115,18 +151,12 @@ pub fn parse(event: &Value, config: &Config) -> Result<Option<SecretChange>, Fai
         return Err(malformed("the event names an empty secret"));
     }
 
-    let region = event.region.as_deref();
-    let source = source_for(config, region).ok_or_else(|| {
-        malformed(format!(
-            "no aws-secrets-manager source in the configuration covers region {}",
-            region.map_or_else(|| "(none)".into(), crate::excerpt::quote)
-        ))
-    })?;
-    Ok(Some(SecretChange {
-        source,
+    Ok(Some(Observed {
+        kind,
         secret,
         version,
-        kind,
+        region: event.region,
+        id: event.id,
         observed_at: event
             .time
             .map(SystemTime::from)

@@ -7,6 +7,7 @@ pub mod eventbridge;
 mod kv_v2;
 pub mod notify;
 pub mod pubsub;
+pub mod relay;
 pub mod schedule;
 pub mod sqs;
 pub mod vault_audit;
