@@ -52,6 +52,19 @@ pub fn trust(google: &GoogleCloud, issuer: &str, condition: &str) -> String {
     google.sts.add_provider(provider)
 }
 
+/// Trusts `issuer` tokens with `subject` at a provider in the destination
+/// project, and lets that federated principal administer the project's secrets
+/// (no service account to impersonate); returns the provider's name.
+pub fn trust_writer(google: &GoogleCloud, issuer: &str, subject: &str) -> String {
+    let provider = trust(google, issuer, &format!("assertion.sub == '{subject}'"));
+    google.secret_manager.grant(
+        DEST_PROJECT.0,
+        &Principal::federated(DEST_PROJECT.1, POOL, subject).member(),
+        SecretManagerRole::Admin,
+    );
+    provider
+}
+
 pub fn google_destination(
     google: &GoogleCloud,
     provider: &str,
@@ -136,15 +149,7 @@ pub async fn push_world() -> PushWorld {
             subject: runtime_sub.clone(),
         },
     );
-    let provider = trust(
-        &google,
-        google.issuer.url(),
-        &format!("assertion.sub == '{runtime_sub}'"),
-    );
-    let federated = Principal::federated(DEST_PROJECT.1, POOL, &runtime_sub).member();
-    google
-        .secret_manager
-        .grant(DEST_PROJECT.0, &federated, SecretManagerRole::Admin);
+    let provider = trust_writer(&google, google.issuer.url(), &runtime_sub);
     let config = format!(
         r#"{receiver}
 [destinations.aws-dr]

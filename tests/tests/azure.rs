@@ -7,10 +7,9 @@ use fedsync_tests::azure::event_grid::{self, EventGrid, Schema};
 use fedsync_tests::azure::key_vault::Operation;
 use fedsync_tests::azure::world::{Azure, CLIENT, TENANT, WEBHOOK_APP, azure};
 use fedsync_tests::clouds::{Clouds, SECRET, SUBJECT, VALUE, event};
-use fedsync_tests::google::{Principal, SecretManagerRole};
 use fedsync_tests::google_world::{
-    DEST_PROJECT, GOOGLE_SECRET, POOL, SOURCE_PROJECT, google, google_destination, push_world,
-    trust,
+    DEST_PROJECT, GOOGLE_SECRET, SOURCE_PROJECT, google, google_destination, push_world,
+    trust_writer,
 };
 use fedsync_tests::lambda_api::{LambdaApi, LambdaProcess};
 use fedsync_tests::leaks;
@@ -220,15 +219,7 @@ async fn webhook() -> Webhook {
     let google = google().await;
     let azure = azure(clouds.issuer.url(), SUBJECT).await;
     azure.vault.set_secret(KV_NAME, &leaks::secret(VALUE), &[]);
-    let provider = trust(
-        &google,
-        clouds.issuer.url(),
-        &format!("assertion.sub == '{SUBJECT}'"),
-    );
-    let federated = Principal::federated(DEST_PROJECT.1, POOL, SUBJECT).member();
-    google
-        .secret_manager
-        .grant(DEST_PROJECT.0, &federated, SecretManagerRole::Admin);
+    let provider = trust_writer(&google, clouds.issuer.url(), SUBJECT);
     let rules =
         "[[rules]]\nsource = \"kv\"\nmatch = \"*\"\ndestinations = [\"aws-dr\", \"gcp-dr\"]\n";
     let trigger = format!(

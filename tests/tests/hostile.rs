@@ -22,7 +22,7 @@ use fedsync_tests::google::{
 };
 use fedsync_tests::google_world::{
     DEST_PROJECT, GOOGLE_SECRET, POOL, PUSH_ACCOUNT, PUSH_AUDIENCE, SOURCE_PROJECT, google,
-    google_destination, push_receiver_config, trust,
+    google_destination, push_receiver_config, trust_writer,
 };
 use fedsync_tests::issuer::{Issuer, SigningKey, unix_now};
 use fedsync_tests::lambda_api::{Invocation, LambdaApi, LambdaProcess};
@@ -1314,16 +1314,7 @@ async fn world() -> World {
     // account and writes to the destination project through workload identity
     // federation, for secrets of Latin names `app-*` only.
     let runtime = google.metadata.unique_id();
-    let run_provider = trust(
-        &google,
-        google.issuer.url(),
-        &format!("assertion.sub == '{runtime}'"),
-    );
-    google.secret_manager.grant(
-        DEST_PROJECT.0,
-        &Principal::federated(DEST_PROJECT.1, POOL, &runtime).member(),
-        SecretManagerRole::Admin,
-    );
+    let run_provider = trust_writer(&google, google.issuer.url(), &runtime);
     let push_config = format!(
         "{}{}\n[[rules]]\nsource = \"gsm\"\nmatch = \"app-*\"\ndestinations = [\"gcp-dr\"]\n",
         push_receiver_config(&google),

@@ -6,12 +6,17 @@
 //! Then destinations are edited out of band: `fedsync reconcile` reports the
 //! drift under `on_drift = "report"` and leaves it, repairs it under
 //! `"repair"`, and finds a value changed under copied marks by the value hash.
+//! Google and Key Vault are sources too: the push receiver's `POST /reconcile`
+//! (Cloud Scheduler's call) lists a Google project, and `fedsync reconcile
+//! --source` walks a Key Vault page by page.
 
 use fedsync_tests::azure::world::Azure;
 use fedsync_tests::cli::fedsync;
 use fedsync_tests::clouds::{Clouds, SUBJECT, event};
-use fedsync_tests::google::{GoogleCloud, Principal, SecretManagerRole};
-use fedsync_tests::google_world::{DEST_PROJECT, POOL, google, google_destination, trust};
+use fedsync_tests::google::{GoogleCloud, INSTANCE_SERVICE_ACCOUNT, Principal, SecretManagerRole};
+use fedsync_tests::google_world::{
+    DEST_PROJECT, SOURCE_PROJECT, google, google_destination, push_world, trust_writer,
+};
 use fedsync_tests::lambda_api::workspace_binary;
 use fedsync_tests::leaks::secret;
 use fedsync_tests::moto::credentials_env;
@@ -36,15 +41,7 @@ async fn world() -> World {
     let clouds = Clouds::start().await;
     let google = google().await;
     let azure = Azure::start().await;
-    let provider = trust(
-        &google,
-        clouds.issuer.url(),
-        &format!("assertion.sub == '{SUBJECT}'"),
-    );
-    let federated = Principal::federated(DEST_PROJECT.1, POOL, SUBJECT).member();
-    google
-        .secret_manager
-        .grant(DEST_PROJECT.0, &federated, SecretManagerRole::Admin);
+    let provider = trust_writer(&google, clouds.issuer.url(), SUBJECT);
     azure.trust(clouds.issuer.url(), SUBJECT);
     let rules = r#"
 [[rules]]
@@ -289,4 +286,127 @@ async fn one_pass_recovers_dropped_events_and_drift_is_reported_or_repaired_per_
     assert_eq!(report["totals"]["drift_reported"], 4, "{report:#}");
     assert_eq!(report["totals"]["drift_repaired"], 0, "{report:#}");
     assert_eq!(report["totals"]["synced"], 0, "{report:#}");
+}
+
+/// `POST /reconcile` to the push receiver as Cloud Scheduler sends it.
+async fn scheduled(receiver: &str, token: Option<String>) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .post(format!("{receiver}/reconcile"))
+        .json(&json!({"fedsync": "reconcile"}));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_push_receiver_reconciles_a_google_source_on_schedule() {
+    let w = push_world().await;
+    let sm = &w.google.secret_manager;
+    let names: Vec<String> = (0..12).map(|i| format!("svc-{i:02}")).collect();
+    for name in &names {
+        sm.create_secret(SOURCE_PROJECT.0, name, &[], &[]);
+        sm.add_version(SOURCE_PROJECT.0, name, secret(value(name, 0)).as_bytes());
+    }
+    let receiver = w.receiver.url();
+
+    let (status, _) = scheduled(receiver, None).await;
+    assert_eq!(
+        status, 401,
+        "a pass is asked for with Cloud Scheduler's token"
+    );
+
+    // The runtime may read versions (secretAccessor) but not list secrets.
+    let (status, report) = scheduled(receiver, Some(w.good_token())).await;
+    assert_eq!(status, 500, "a pass that could not list fails: {report:#}");
+    assert_eq!(report["complete"], false, "{report:#}");
+    let error = report["sources"][0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("secretmanager.secrets.list"),
+        "the missing permission is named: {report:#}"
+    );
+
+    let runtime = Principal::service_account(INSTANCE_SERVICE_ACCOUNT).member();
+    sm.grant(SOURCE_PROJECT.0, &runtime, SecretManagerRole::Viewer);
+    let (status, report) = scheduled(receiver, Some(w.good_token())).await;
+    assert_eq!(status, 200, "{report:#}");
+    assert_eq!(report["complete"], true, "{report:#}");
+    // The world's own secret and the twelve.
+    let listed = names.len() + 1;
+    assert_eq!(report["sources"][0]["listed"], listed, "{report:#}");
+    assert_eq!(report["sources"][0]["covered"], listed, "{report:#}");
+    assert_eq!(report["totals"]["synced"], 2 * listed, "{report:#}");
+    assert_eq!(report["totals"]["failed"], 0, "{report:#}");
+    for name in &names {
+        let expected = value(name, 0);
+        assert_eq!(
+            w.clouds.written(name).await,
+            Some(expected.clone()),
+            "{name}"
+        );
+        let copied = sm
+            .secret(DEST_PROJECT.0, name)
+            .and_then(|s| s.latest().and_then(|v| v.data.clone()));
+        assert_eq!(copied, Some(expected.into_bytes()), "{name}");
+    }
+
+    let (status, report) = scheduled(receiver, Some(w.good_token())).await;
+    assert_eq!(status, 200, "{report:#}");
+    assert_eq!(report["totals"]["unchanged"], 2 * listed, "{report:#}");
+    assert_eq!(report["totals"]["synced"], 0, "{report:#}");
+}
+
+#[tokio::test]
+async fn fedsync_reconcile_walks_a_key_vault_source_page_by_page() {
+    let clouds = Clouds::start().await;
+    let google = google().await;
+    let azure = Azure::start().await;
+    azure.trust(clouds.issuer.url(), SUBJECT);
+    let provider = trust_writer(&google, clouds.issuer.url(), SUBJECT);
+    // Key Vault lists at most 25 secrets a page.
+    let names: Vec<String> = (0..30).map(|i| format!("kv-{i:02}")).collect();
+    for name in &names {
+        azure.vault.set_secret(name, &secret(value(name, 0)), &[]);
+    }
+    azure
+        .vault
+        .set_secret("other-team", &secret(value("other-team", 0)), &[]);
+    let rules =
+        "[[rules]]\nsource = \"kv\"\nmatch = \"kv-*\"\ndestinations = [\"aws-dr\", \"gcp-dr\"]\n";
+    let config = format!(
+        "{}{}{}",
+        clouds.config_with_rules("", SUBJECT, rules),
+        azure.vault_config("sources.kv", "deploy", ""),
+        google_destination(&google, &provider, "deploy", None)
+    );
+    // No AWS credentials of its own: it reaches AWS by exchange only.
+    let mut env = clouds.function_env("");
+    env.retain(|(k, _)| !k.starts_with("AWS_") && *k != "FEDSYNC_CONFIG_TOML");
+
+    let out = fedsync(&["reconcile", "--source", "kv", "--json"], &config, &env).await;
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert!(out.status.success(), "{report:#}");
+    assert_eq!(report["sources"].as_array().unwrap().len(), 1, "{report:#}");
+    assert_eq!(report["sources"][0]["source"], "kv", "{report:#}");
+    assert_eq!(report["sources"][0]["pages"], 2, "{report:#}");
+    assert_eq!(
+        report["sources"][0]["listed"],
+        names.len() + 1,
+        "{report:#}"
+    );
+    assert_eq!(report["sources"][0]["covered"], names.len(), "{report:#}");
+    assert_eq!(report["totals"]["synced"], 2 * names.len(), "{report:#}");
+    for name in &names {
+        let expected = value(name, 0);
+        assert_eq!(clouds.written(name).await, Some(expected.clone()), "{name}");
+        let copied = google
+            .secret_manager
+            .secret(DEST_PROJECT.0, name)
+            .and_then(|s| s.latest().and_then(|v| v.data.clone()));
+        assert_eq!(copied, Some(expected.into_bytes()), "{name}");
+    }
+    assert!(clouds.written("other-team").await.is_none());
 }

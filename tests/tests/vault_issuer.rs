@@ -8,9 +8,9 @@
 
 use fedsync_tests::azure::world::Azure;
 use fedsync_tests::clouds::{Clouds, SUBJECT};
-use fedsync_tests::google::{GoogleCloud, Principal, SecretManagerRole, WorkloadIdentityProvider};
+use fedsync_tests::google::{GoogleCloud, WorkloadIdentityProvider};
 use fedsync_tests::google_world::{
-    DEST_PROJECT, POOL, PROVIDER, google, google_destination, trust,
+    DEST_PROJECT, POOL, PROVIDER, google, google_destination, trust_writer,
 };
 use fedsync_tests::issuer::unix_now;
 use fedsync_tests::leaks;
@@ -109,11 +109,7 @@ async fn world(stream: bool) -> World {
             subject: entity.clone(),
         },
     );
-    trust(&google, &issuer, &format!("assertion.sub == '{entity}'"));
-    let federated = Principal::federated(DEST_PROJECT.1, POOL, &entity).member();
-    google
-        .secret_manager
-        .grant(DEST_PROJECT.0, &federated, SecretManagerRole::Admin);
+    trust_writer(&google, &issuer, &entity);
     azure.trust(&issuer, &entity);
     bao.issue_oidc(&[
         ("aws", "sts.amazonaws.com"),

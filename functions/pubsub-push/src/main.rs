@@ -7,7 +7,7 @@
 //! answered within the subscription's ack deadline (`[triggers.pubsub]
 //! ack_deadline`), retries of outbound calls included. `POST /reconcile`,
 //! authenticated the same way (Cloud Scheduler's OIDC token), runs a reconcile
-//! pass within `[reconcile] time_limit`.
+//! pass within `[reconcile] time_limit` and answers 500 if the pass failed.
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -84,7 +84,14 @@ async fn reconcile(
     let stop_at = std::time::Instant::now() + time_limit;
     let pass = app.engine.reconcile(source.as_deref(), Some(stop_at));
     let report = retry::with_deadline(retry::deadline_in(time_limit), pass).await;
-    axum::Json(report).into_response()
+    // A pass that failed somewhere, or did not finish, shows as a failed run of
+    // the job (retried only if the job's retry configuration asks).
+    let status = if report.has_failures() {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        StatusCode::OK
+    };
+    (status, axum::Json(report)).into_response()
 }
 
 fn authorization(headers: &HeaderMap) -> Option<&str> {
