@@ -129,8 +129,13 @@ fuzz_target!(|data: &[u8]| {
                 valid || on_edge,
                 "accepted a request that is not signed right"
             );
-            assert_eq!(accepted, Accepted::New);
-            assert_eq!(verify(), Ok(Accepted::Replay));
+            // Held as in flight while it is handled, a replay once handled.
+            let Accepted::New(Some(claim)) = accepted else {
+                panic!("a signed request is not claimed: {accepted:?}")
+            };
+            assert!(matches!(verify(), Ok(Accepted::InFlight)));
+            claim.done();
+            assert!(matches!(verify(), Ok(Accepted::Replay)));
         }
         Err(refused) => {
             assert!(
