@@ -1,10 +1,12 @@
 //! The `fedsync` command: run an event through the same code path the
-//! functions use, run a reconcile pass, and publish the issuer documents of
-//! fedsync's signing keys.
+//! functions use, run a reconcile pass, publish the issuer documents of
+//! fedsync's signing keys, and check trust definitions for trust broader than
+//! one workload.
 
 mod issuer;
 mod reconcile;
 mod run;
+mod trust_lint;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -59,6 +61,26 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Checks the trust the clouds place in fedsync's identities.
+    Trust {
+        #[command(subcommand)]
+        command: TrustCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TrustCommand {
+    /// Flags trust definitions (AWS role trust policies, Google workload identity
+    /// providers and IAM policies, Azure federated credentials) that trust more
+    /// than one workload or audience (exit 1 on findings, 2 on unreadable files).
+    Lint {
+        /// The JSON files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print the findings as a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[tokio::main]
@@ -76,6 +98,9 @@ async fn main() -> ExitCode {
             json,
         } => reconcile::reconcile(config.as_deref(), source.as_deref(), json).await,
         Command::Issuer { config, out } => issuer::issuer(config.as_deref(), out.as_deref()).await,
+        Command::Trust {
+            command: TrustCommand::Lint { files, json },
+        } => trust_lint::lint(&files, json),
     };
     result.unwrap_or_else(|message| {
         eprintln!("fedsync: {message}");
