@@ -18,6 +18,7 @@ pub mod identity;
 pub mod jwks;
 pub mod logging;
 pub mod marks;
+pub mod metrics;
 pub mod naming;
 pub mod reconcile;
 pub mod reference;

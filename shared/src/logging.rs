@@ -19,6 +19,7 @@ const BODY_LOGGING_CRATES: &[&str] = &[
     "aws_smithy_http_client",
     "aws_sdk_kms",
     "aws_sdk_secretsmanager",
+    "aws_sdk_sqs",
     "aws_sdk_sts",
     "aws_config",
     "hyper",

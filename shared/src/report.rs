@@ -138,6 +138,9 @@ pub struct Outcome {
     /// Credential exchanges this outcome caused (0 when the cache answered).
     pub exchanges: u32,
     pub elapsed_ms: u64,
+    /// When the destination answered (for the propagation latency metric).
+    #[serde(skip)]
+    pub acknowledged_at: std::time::SystemTime,
 }
 
 /// The report of one change, returned to the trigger and logged.

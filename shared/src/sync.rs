@@ -16,7 +16,7 @@ use crate::value_hash::{Check, ValueKey};
 use futures_util::future::join_all;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 /// How many times one change is synced again when the source moves on meanwhile.
 const MAX_PASSES: usize = 3;
@@ -253,6 +253,9 @@ impl Engine {
             }
         }
         log_outcomes(&report);
+        // A reconcile pass does not know when the source changed.
+        let changed_at = (mode == Mode::Change).then_some(change.observed_at);
+        crate::metrics::record(&report, changed_at);
         report
     }
 
@@ -635,6 +638,7 @@ fn merge(into: &mut Vec<Outcome>, later: Vec<Outcome>) {
                 earlier.exchanges += o.exchanges;
                 earlier.elapsed_ms = o.elapsed_ms;
                 if !keep_synced {
+                    earlier.acknowledged_at = o.acknowledged_at;
                     earlier.status = o.status;
                 }
             }
@@ -654,6 +658,7 @@ fn outcome(target: &Target<'_>, status: Status, started: Instant) -> Outcome {
         status,
         exchanges: u32::try_from(exchanges).unwrap_or(u32::MAX),
         elapsed_ms: started.elapsed().as_millis() as u64,
+        acknowledged_at: SystemTime::now(),
     }
 }
 

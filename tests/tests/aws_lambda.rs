@@ -67,6 +67,65 @@ async fn a_put_secret_value_event_lands_once_tagged_in_the_destination_region() 
     assert_no_leak(&process.logs());
 }
 
+/// The Embedded Metric Format documents the function printed.
+fn metric_documents(logs: &str) -> Vec<Value> {
+    logs.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v.get("_aws").is_some())
+        .collect()
+}
+
+#[tokio::test]
+async fn each_sync_prints_its_outcome_and_propagation_latency_as_cloudwatch_metrics() {
+    let clouds = Clouds::start().await;
+    let (api, process) = clouds.function(&clouds.config("", SUBJECT)).await;
+    // The change happened two seconds before it was delivered.
+    let mut change = event("eventbridge-put-secret-value.json");
+    let changed_at = std::time::SystemTime::now() - Duration::from_secs(2);
+    change["time"] = humantime::format_rfc3339_seconds(changed_at)
+        .to_string()
+        .into();
+    let answer = api.invoke(change.clone(), INVOKE_TIMEOUT).await.expect_ok();
+    assert_eq!(outcome(&answer)["status"], "synced", "{answer:#}");
+    api.invoke(change, INVOKE_TIMEOUT).await.expect_ok();
+
+    // The output is read as it comes: wait for the second sync's line.
+    assert!(
+        process
+            .wait_for_log(r#""Outcome":"unchanged""#, Duration::from_secs(10))
+            .await,
+        "{}",
+        process.logs()
+    );
+    let documents = metric_documents(&process.logs());
+    assert_eq!(
+        documents.len(),
+        2,
+        "one per destination per sync: {documents:#?}"
+    );
+    let (synced, unchanged) = (&documents[0], &documents[1]);
+    let directive = &synced["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(directive["Namespace"], "fedsync");
+    assert_eq!(
+        directive["Dimensions"],
+        json!([["Destination", "Outcome"], ["Outcome"]])
+    );
+    assert_eq!(
+        (&synced["Destination"], &synced["Outcome"], &synced["Syncs"]),
+        (&json!("aws-dr"), &json!("synced"), &json!(1))
+    );
+    let latency = synced["PropagationLatency"].as_u64().unwrap();
+    assert!(
+        (2000..60_000).contains(&latency),
+        "from the change to the write: {latency} ms"
+    );
+    assert_eq!(unchanged["Outcome"], "unchanged");
+    assert!(
+        unchanged.get("PropagationLatency").is_none(),
+        "nothing landed: {unchanged}"
+    );
+}
+
 #[tokio::test]
 async fn redelivery_and_a_retry_after_a_failure_leave_exactly_one_version() {
     let clouds = Clouds::start().await;

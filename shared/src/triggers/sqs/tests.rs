@@ -78,6 +78,7 @@ fn report(secret: &str, status: Status) -> Report {
             status,
             exchanges: 0,
             elapsed_ms: 0,
+            acknowledged_at: std::time::SystemTime::now(),
         }],
     }
 }
