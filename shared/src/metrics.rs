@@ -25,8 +25,14 @@ pub enum Sink {
 }
 
 impl Sink {
-    /// As `FEDSYNC_METRICS` says, else EMF on Lambda and logs elsewhere.
+    /// As `FEDSYNC_METRICS` says, else EMF on Lambda and logs elsewhere (read
+    /// once per process).
     pub fn from_environment() -> Sink {
+        static SINK: std::sync::OnceLock<Sink> = std::sync::OnceLock::new();
+        *SINK.get_or_init(Sink::read_environment)
+    }
+
+    fn read_environment() -> Sink {
         match std::env::var(METRICS_ENV).as_deref() {
             Ok("emf") => Sink::Emf,
             Ok("log") => Sink::Log,

@@ -265,9 +265,7 @@ impl Webhook {
         let version = self
             .azure
             .vault
-            .new_versions()
-            .last()
-            .cloned()
+            .last_new_version()
             .expect("a version was created");
         let event = self.grid().secret_new_version_created(&version, schema);
         self.grid()
@@ -355,7 +353,7 @@ async fn validation_handshakes_are_answered_and_unauthenticated_deliveries_get_4
     ));
 
     let reads_before = w.azure.vault.calls(Operation::GetSecret);
-    let version = w.azure.vault.new_versions().last().cloned().unwrap();
+    let version = w.azure.vault.last_new_version().unwrap();
     let body = w.grid().notification(
         &[w.grid()
             .secret_new_version_created(&version, Schema::EventGrid)],

@@ -1630,13 +1630,7 @@ impl World {
 
     fn grid_delivery(&self, token: Option<String>, edit: fn(&mut Value)) -> Request {
         let grid = EventGrid::new(&self.azure.entra, TENANT, "fedsync-kv");
-        let version = self
-            .azure
-            .vault
-            .new_versions()
-            .last()
-            .cloned()
-            .expect("a version");
+        let version = self.azure.vault.last_new_version().expect("a version");
         let mut event = grid.secret_new_version_created(&version, Schema::EventGrid);
         assert_eq!(event["eventType"], SECRET_NEW_VERSION_CREATED);
         edit(&mut event);

@@ -600,6 +600,11 @@ impl KeyVault {
         self.state.vault().new_versions.clone()
     }
 
+    /// The newest of [`KeyVault::new_versions`], if any version was created.
+    pub fn last_new_version(&self) -> Option<SecretNewVersion> {
+        self.state.vault().new_versions.last().cloned()
+    }
+
     /// Stores a new version directly (test setup) and returns its version id.
     ///
     /// # Panics
