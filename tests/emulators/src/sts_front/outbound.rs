@@ -11,13 +11,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
-use aws_sdk_sts::primitives::{DateTime, DateTimeFormat};
+use aws_sdk_sts::primitives::DateTime;
 use serde_json::{Map, Value, json};
 
 use super::{NAMESPACE, StsError, StsFront, check_operation, duration_seconds, format_time};
+use crate::aws::iam::{AuthFailure, Authenticated};
 use crate::issuer::{Issuer, unix_now};
 use crate::sigv4::{self, Authorization};
 use crate::xml;
@@ -26,27 +27,15 @@ use crate::xml;
 pub(super) const OPERATION: &str = "GetWebIdentityToken";
 /// The namespace claim under which AWS puts its own claims and the request tags.
 pub const AWS_CLAIMS: &str = "https://sts.amazonaws.com/";
-/// How far a request's `X-Amz-Date` may be from the front's clock.
-const MAX_SKEW: Duration = Duration::from_secs(300);
 const ALGORITHMS: &[&str] = &["RS256", "ES384"];
 const MAX_AUDIENCES: usize = 10;
 const MAX_TAGS: usize = 50;
 const DEFAULT_DURATION: u64 = 300;
 const INVALID_TOKEN: &str = "The security token included in the request is invalid.";
 
-/// What IAM knows of one access key.
-#[derive(Debug, Clone)]
-struct Caller {
-    secret_access_key: String,
-    session_token: Option<String>,
-    expires_at: Option<SystemTime>,
-    principal_arn: String,
-}
-
 /// The account's outbound federation: its callers, whether it is enabled, its issuer.
 #[derive(Debug, Default)]
 pub(super) struct Outbound {
-    callers: HashMap<String, Caller>,
     enabled: bool,
     issuer: Option<Arc<Issuer>>,
     requests: Vec<TokenRequest>,
@@ -68,17 +57,9 @@ impl StsFront {
     /// temporary credentials, the role they are a session of): like IAM, the front
     /// then knows the key's secret, its session token and when it expires.
     pub fn register_credentials(&self, credentials: &Credentials, principal_arn: &str) {
-        let caller = Caller {
-            secret_access_key: credentials.secret_access_key().to_owned(),
-            session_token: credentials.session_token().map(str::to_owned),
-            expires_at: credentials.expiry(),
-            principal_arn: principal_arn.to_owned(),
-        };
         self.state
-            .config()
-            .outbound
-            .callers
-            .insert(credentials.access_key_id().to_owned(), caller);
+            .iam
+            .register_credentials(credentials, principal_arn);
     }
 
     /// IAM `EnableOutboundWebIdentityFederation`: the account's issuer is started on first
@@ -110,12 +91,6 @@ impl StsFront {
     pub fn token_requests(&self) -> Vec<TokenRequest> {
         self.state.config().outbound.requests.clone()
     }
-}
-
-/// The caller a signature proved, and the region it signed for.
-struct Authenticated {
-    caller: Caller,
-    region: String,
 }
 
 /// The parameters of a valid request.
@@ -153,124 +128,30 @@ pub(super) fn answer(
     Ok(success_xml(&token, &claims, request_id))
 }
 
-/// SigV4 as AWS checks it: a well-formed `Authorization` for STS, a fresh `X-Amz-Date`,
-/// a known access key with its session token, then the signature itself.
+/// SigV4 as AWS checks it (see [`crate::aws::iam::Iam::authenticate`]), refused in the Query protocol's
+/// words.
 fn authenticate(
     front: &super::FrontState,
     request: &sigv4::Request<'_>,
 ) -> Result<Authenticated, StsError> {
-    let header = |name: &str| {
-        request
-            .headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    let Some(value) = header("authorization") else {
-        let message = "Request is missing Authentication Token";
-        return Err(StsError::new(403, "MissingAuthenticationToken", message));
-    };
-    let authorization =
-        Authorization::parse(&value).map_err(|m| StsError::new(400, "IncompleteSignature", &m))?;
-    if !authorization.signed_headers.iter().any(|h| h == "host") {
-        let message = "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.";
-        return Err(StsError::new(400, "IncompleteSignature", message));
-    }
-    let Some(amz_date) = header("x-amz-date") else {
-        let message = "Authorization header requires existence of either a 'X-Amz-Date' or a \
-                       'Date' header.";
-        return Err(StsError::new(400, "IncompleteSignature", message));
-    };
-    let mismatch = |message: &str| StsError::new(403, "SignatureDoesNotMatch", message);
-    let signed_at = parse_amz_date(&amz_date)
-        .ok_or_else(|| mismatch(&format!("Invalid X-Amz-Date: {amz_date}")))?;
-    check_skew(&amz_date, signed_at).map_err(|m| mismatch(&m))?;
-    if !amz_date.starts_with(&authorization.date) {
-        return Err(mismatch(&format!(
-            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date \
-             from HTTP: '{}' != '{}'",
-            authorization.date,
-            &amz_date[..8.min(amz_date.len())]
-        )));
-    }
-    if authorization.service != "sts" {
-        return Err(mismatch(&format!(
-            "Credential should be scoped to correct service: 'sts'. ({})",
-            authorization.service
-        )));
-    }
-    let caller = front
-        .config()
-        .outbound
-        .callers
-        .get(&authorization.access_key_id)
-        .cloned()
-        .ok_or_else(|| StsError::new(403, "InvalidClientTokenId", INVALID_TOKEN))?;
-    if header("x-amz-security-token") != caller.session_token {
-        return Err(StsError::new(403, "InvalidClientTokenId", INVALID_TOKEN));
-    }
-    if caller.expires_at.is_some_and(|e| e <= SystemTime::now()) {
-        let message = "The security token included in the request is expired";
-        return Err(StsError::new(403, "ExpiredToken", message));
-    }
-    if !sigv4::verify(
-        &caller.secret_access_key,
-        request,
-        &authorization,
-        &amz_date,
-    ) {
-        return Err(mismatch(
-            "The request signature we calculated does not match the signature you provided. \
-             Check your AWS Secret Access Key and signing method. Consult the service \
-             documentation for details.",
-        ));
-    }
-    Ok(Authenticated {
-        caller,
-        region: authorization.region,
-    })
-}
-
-/// `YYYYMMDDTHHMMSSZ` as seconds since the epoch.
-fn parse_amz_date(amz_date: &str) -> Option<i64> {
-    let b = amz_date.as_bytes();
-    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
-        return None;
-    }
-    let rfc3339 = format!(
-        "{}-{}-{}T{}:{}:{}Z",
-        &amz_date[0..4],
-        &amz_date[4..6],
-        &amz_date[6..8],
-        &amz_date[9..11],
-        &amz_date[11..13],
-        &amz_date[13..15]
-    );
-    DateTime::from_str(&rfc3339, DateTimeFormat::DateTime)
-        .ok()
-        .map(|t| t.secs())
-}
-
-/// AWS's refusal of a request signed too long ago or too far ahead.
-fn check_skew(amz_date: &str, signed_at: i64) -> Result<(), String> {
-    let now = unix_now() as i64;
-    let skew = MAX_SKEW.as_secs() as i64;
-    let stamp = |secs: i64| format_time(DateTime::from_secs(secs)).replace(['-', ':'], "");
-    if signed_at < now - skew {
-        return Err(format!(
-            "Signature expired: {amz_date} is now earlier than {} ({} - 5 min.)",
-            stamp(now - skew),
-            stamp(now)
-        ));
-    }
-    if signed_at > now + skew {
-        return Err(format!(
-            "Signature not yet current: {amz_date} is still later than {} ({} + 5 min.)",
-            stamp(now + skew),
-            stamp(now)
-        ));
-    }
-    Ok(())
+    front
+        .iam
+        .authenticate(request, "sts")
+        .map_err(|failure| match failure {
+            AuthFailure::Missing => StsError::new(
+                403,
+                "MissingAuthenticationToken",
+                "Request is missing Authentication Token",
+            ),
+            AuthFailure::Incomplete(m) => StsError::new(400, "IncompleteSignature", &m),
+            AuthFailure::SignatureMismatch(m) => StsError::new(403, "SignatureDoesNotMatch", &m),
+            AuthFailure::UnknownKey => StsError::new(403, "InvalidClientTokenId", INVALID_TOKEN),
+            AuthFailure::Expired => StsError::new(
+                403,
+                "ExpiredToken",
+                "The security token included in the request is expired",
+            ),
+        })
 }
 
 /// The checks after authentication, in AWS's order (operation, parameters, the

@@ -34,6 +34,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 use url::form_urlencoded;
 
+use crate::aws::iam::{Iam, Session};
 use crate::server::Server;
 use crate::sigv4;
 use crate::xml;
@@ -172,9 +173,21 @@ struct Config {
     outbound: outbound::Outbound,
 }
 
+/// Where the front obtains the credentials of a role once it has verified a token.
+#[derive(Debug)]
+enum Upstream {
+    /// moto's signed `AssumeRole`, with an IAM user's key.
+    Moto(aws_sdk_sts::Client),
+    /// A session the emulated IAM issues itself.
+    Local,
+}
+
 #[derive(Debug)]
 struct FrontState {
-    upstream: aws_sdk_sts::Client,
+    upstream: Upstream,
+    /// The keys `GetWebIdentityToken` accepts and, for a local front, the roles it
+    /// issues sessions of.
+    iam: Arc<Iam>,
     http: reqwest::Client,
     config: Mutex<Config>,
 }
@@ -196,12 +209,23 @@ impl StsFront {
     /// Starts a front that trusts nothing yet and obtains credentials through `upstream`,
     /// an STS client for moto signed with an IAM user's key (see `Moto::sts`).
     pub async fn start(upstream: aws_sdk_sts::Client) -> Self {
+        Self::serve(Upstream::Moto(upstream), Arc::new(Iam::new())).await
+    }
+
+    /// Starts a front that trusts nothing yet and issues sessions of the roles of
+    /// `iam` itself, which the other emulated AWS services then accept.
+    pub async fn start_local(iam: Arc<Iam>) -> Self {
+        Self::serve(Upstream::Local, iam).await
+    }
+
+    async fn serve(upstream: Upstream, iam: Arc<Iam>) -> Self {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()
             .expect("build an HTTP client");
         let state = Arc::new(FrontState {
             upstream,
+            iam,
             http,
             config: Mutex::default(),
         });
@@ -346,17 +370,33 @@ async fn exchange(
     let request = parse_request(params)?;
     let token = verify_token(state, &request.token).await?;
     let audience = check_trust(state, &request.role_arn, &token)?;
-    let assumed = state
-        .upstream
-        .assume_role()
-        .role_arn(&request.role_arn)
-        .role_session_name(&request.role_session_name)
-        .set_duration_seconds(request.duration_seconds)
-        .set_policy(request.policy)
-        .send()
-        .await
-        .map_err(upstream_error)?;
-    Ok(success_xml(&assumed, &token, &audience, request_id))
+    let issued = match &state.upstream {
+        Upstream::Moto(client) => {
+            let assumed = client
+                .assume_role()
+                .role_arn(&request.role_arn)
+                .role_session_name(&request.role_session_name)
+                .set_duration_seconds(request.duration_seconds)
+                .set_policy(request.policy)
+                .send()
+                .await
+                .map_err(upstream_error)?;
+            Issued::from_moto(&assumed)
+        }
+        Upstream::Local => {
+            let duration = request.duration_seconds.map_or(3600, |s| s.unsigned_abs());
+            let session = state
+                .iam
+                .issue_session(
+                    &request.role_arn,
+                    &request.role_session_name,
+                    Duration::from_secs(u64::from(duration)),
+                )
+                .ok_or_else(StsError::access_denied)?;
+            Issued::from_session(&session)
+        }
+    };
+    Ok(success_xml(&issued, &token, &audience, request_id))
 }
 
 /// moto's refusal (for example `AccessDenied` when the role's trust policy does not name
@@ -618,20 +658,50 @@ fn check_trust(
     }
 }
 
-fn success_xml(
-    assumed: &aws_sdk_sts::operation::assume_role::AssumeRoleOutput,
-    token: &VerifiedToken,
-    audience: &str,
-    request_id: &str,
-) -> String {
-    let credentials = assumed
-        .credentials
-        .as_ref()
-        .expect("moto's AssumeRole answers credentials");
-    let user = assumed
-        .assumed_role_user
-        .as_ref()
-        .expect("moto's AssumeRole answers the assumed role user");
+/// The credentials of a role session, from wherever the front obtained them.
+struct Issued {
+    arn: String,
+    assumed_role_id: String,
+    access_key_id: String,
+    secret_access_key: String,
+    session_token: String,
+    expiration: DateTime,
+}
+
+impl Issued {
+    fn from_moto(assumed: &aws_sdk_sts::operation::assume_role::AssumeRoleOutput) -> Self {
+        let credentials = assumed
+            .credentials
+            .as_ref()
+            .expect("moto's AssumeRole answers credentials");
+        let user = assumed
+            .assumed_role_user
+            .as_ref()
+            .expect("moto's AssumeRole answers the assumed role user");
+        Issued {
+            arn: user.arn.clone(),
+            assumed_role_id: user.assumed_role_id.clone(),
+            access_key_id: credentials.access_key_id.clone(),
+            secret_access_key: credentials.secret_access_key.clone(),
+            session_token: credentials.session_token.clone(),
+            expiration: credentials.expiration,
+        }
+    }
+
+    fn from_session(session: &Session) -> Self {
+        let c = &session.credentials;
+        Issued {
+            arn: session.arn.clone(),
+            assumed_role_id: session.assumed_role_id.clone(),
+            access_key_id: c.access_key_id().to_owned(),
+            secret_access_key: c.secret_access_key().to_owned(),
+            session_token: c.session_token().unwrap_or_default().to_owned(),
+            expiration: c.expiry().map_or(DateTime::from_secs(0), DateTime::from),
+        }
+    }
+}
+
+fn success_xml(issued: &Issued, token: &VerifiedToken, audience: &str, request_id: &str) -> String {
     let e = xml::escape;
     format!(
         "<AssumeRoleWithWebIdentityResponse xmlns=\"{NAMESPACE}\">
@@ -657,12 +727,12 @@ fn success_xml(
 ",
         subject = e(&token.subject),
         audience = e(audience),
-        arn = e(&user.arn),
-        role_id = e(&user.assumed_role_id),
-        session_token = e(&credentials.session_token),
-        secret = e(&credentials.secret_access_key),
-        expiration = format_time(credentials.expiration),
-        access_key = e(&credentials.access_key_id),
+        arn = e(&issued.arn),
+        role_id = e(&issued.assumed_role_id),
+        session_token = e(&issued.session_token),
+        secret = e(&issued.secret_access_key),
+        expiration = format_time(issued.expiration),
+        access_key = e(&issued.access_key_id),
         provider = e(&token.issuer),
     )
 }

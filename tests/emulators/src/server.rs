@@ -8,7 +8,7 @@ use tokio::task::JoinHandle;
 
 /// An HTTP server on `127.0.0.1`, stopped when dropped.
 #[derive(Debug)]
-pub(crate) struct Server {
+pub struct Server {
     addr: SocketAddr,
     task: JoinHandle<()>,
 }
@@ -16,7 +16,7 @@ pub(crate) struct Server {
 impl Server {
     /// Binds `127.0.0.1:0` and serves the router that `make_router` builds from the
     /// server's own base URL (`http://127.0.0.1:PORT`).
-    pub(crate) async fn start(make_router: impl FnOnce(&str) -> Router) -> Self {
+    pub async fn start(make_router: impl FnOnce(&str) -> Router) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind an ephemeral port on 127.0.0.1");
@@ -32,11 +32,11 @@ impl Server {
         Self { addr, task }
     }
 
-    pub(crate) fn addr(&self) -> SocketAddr {
+    pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
-    pub(crate) fn base_url(&self) -> String {
+    pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
     }
 }
