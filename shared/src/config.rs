@@ -505,6 +505,18 @@ impl DestinationConfig {
         }
     }
 
+    /// The `aud` its identity's tokens are requested for.
+    pub fn audience(&self) -> String {
+        match self {
+            DestinationConfig::AwsSecretsManager(d) => d.audience.clone(),
+            DestinationConfig::GcpSecretManager(d) => d
+                .audience
+                .clone()
+                .unwrap_or_else(|| google_default_audience(&d.workload_identity_provider)),
+            DestinationConfig::AzureKeyVault(d) => d.audience.clone(),
+        }
+    }
+
     pub fn name_rules(&self) -> &'static NameRules {
         match self {
             DestinationConfig::AwsSecretsManager(_) => &stores::aws_sm::NAME_RULES,

@@ -8,6 +8,7 @@
 
 mod aws;
 pub mod config;
+pub mod discovery;
 pub mod egress;
 pub mod event;
 pub mod excerpt;
@@ -20,6 +21,7 @@ pub mod logging;
 pub mod marks;
 pub mod metrics;
 pub mod naming;
+pub mod plan;
 pub mod reconcile;
 pub mod reference;
 pub mod report;

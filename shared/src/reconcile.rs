@@ -96,28 +96,7 @@ impl Engine {
     /// `stop_at` when given.
     pub async fn reconcile(&self, only: Option<&str>, stop_at: Option<Instant>) -> ReconcileReport {
         let settings = &self.config.reconcile;
-        let rate = settings.requests_per_second;
-        let paced = Engine {
-            config: self.config.clone(),
-            sources: self
-                .sources
-                .iter()
-                .map(|(n, s)| {
-                    let s: Arc<dyn Source> = Arc::new(PacedSource::new(s.clone(), rate));
-                    (n.clone(), s)
-                })
-                .collect::<HashMap<_, _>>(),
-            destinations: self
-                .destinations
-                .iter()
-                .map(|(n, d)| {
-                    let d: Arc<dyn Destination> = Arc::new(PacedDestination::new(d.clone(), rate));
-                    (n.clone(), d)
-                })
-                .collect(),
-            value_key: self.value_key.clone(),
-            turns: self.turns.clone(),
-        };
+        let paced = self.paced();
         let sources: BTreeSet<&str> = self
             .config
             .rules
@@ -159,6 +138,33 @@ impl Engine {
             "reconcile pass done"
         );
         report
+    }
+
+    /// The same engine with every store called at the configured rate
+    /// (`[reconcile] requests_per_second`), for passes over whole stores.
+    pub(crate) fn paced(&self) -> Engine {
+        let rate = self.config.reconcile.requests_per_second;
+        Engine {
+            config: self.config.clone(),
+            sources: self
+                .sources
+                .iter()
+                .map(|(n, s)| {
+                    let s: Arc<dyn Source> = Arc::new(PacedSource::new(s.clone(), rate));
+                    (n.clone(), s)
+                })
+                .collect::<HashMap<_, _>>(),
+            destinations: self
+                .destinations
+                .iter()
+                .map(|(n, d)| {
+                    let d: Arc<dyn Destination> = Arc::new(PacedDestination::new(d.clone(), rate));
+                    (n.clone(), d)
+                })
+                .collect(),
+            value_key: self.value_key.clone(),
+            turns: self.turns.clone(),
+        }
     }
 
     async fn reconcile_source(

@@ -70,7 +70,27 @@ impl Failure {
             message: format!("{context}: {}", self.message),
         }
     }
+
+    /// The same failure with fedsync's explanation of its likely cause (which
+    /// setting or claim to check, and how to fix it) after what happened.
+    pub fn with_likely_cause(self, cause: impl fmt::Display) -> Self {
+        Failure {
+            class: self.class,
+            message: format!("{}{LIKELY_CAUSE}{cause}", self.message),
+        }
+    }
+
+    /// What happened, and apart from it the likely cause fedsync named, if any.
+    pub fn likely_cause(&self) -> (&str, Option<&str>) {
+        match self.message.split_once(LIKELY_CAUSE) {
+            Some((what, cause)) => (what, Some(cause)),
+            None => (&self.message, None),
+        }
+    }
 }
+
+/// Separates what happened from its likely cause in a failure's message.
+const LIKELY_CAUSE: &str = ". Likely cause: ";
 
 /// What happened at one destination.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -198,6 +218,23 @@ mod tests {
             .filter(|c| c.is_retryable())
             .collect();
         assert_eq!(retryable, vec![Throttled, Unavailable]);
+    }
+
+    #[test]
+    fn the_likely_cause_is_told_apart_from_what_happened_and_survives_context() {
+        let f = Failure::new(FailureClass::Auth, "refused")
+            .with_likely_cause("the audience")
+            .context("destination \"d\"");
+        assert_eq!(
+            f.message,
+            "destination \"d\": refused. Likely cause: the audience"
+        );
+        assert_eq!(
+            f.likely_cause(),
+            ("destination \"d\": refused", Some("the audience"))
+        );
+        let plain = Failure::new(FailureClass::Auth, "refused");
+        assert_eq!(plain.likely_cause(), ("refused", None));
     }
 
     #[test]

@@ -43,20 +43,37 @@ pub(crate) enum Mode {
 }
 
 /// One (rule, destination, destination name) a change fans out to.
-struct Target<'a> {
-    rule: &'a Rule,
-    destination: &'a str,
-    store: &'a Arc<dyn Destination>,
+pub(crate) struct Target<'a> {
+    pub(crate) rule: &'a Rule,
+    pub(crate) destination: &'a str,
+    pub(crate) store: &'a Arc<dyn Destination>,
     /// The JSON key this target copies (granularity `key`).
-    key: Option<String>,
-    name: Result<String, Failure>,
+    pub(crate) key: Option<String>,
+    pub(crate) name: Result<String, Failure>,
     /// The destination's exchange count before this change touched it.
     exchanges_before: u64,
     /// The name as the destination tells names apart (folded when it ignores case).
-    identity: Option<String>,
+    pub(crate) identity: Option<String>,
 }
 
-type State = Result<DestinationState, Failure>;
+pub(crate) type State = Result<DestinationState, Failure>;
+
+/// What a pass read before writing anything (see [`Engine::prepare`]).
+pub(crate) enum Prepared<'a> {
+    /// The source could not be read.
+    Failed(Failure),
+    /// The source knows the secret by another name.
+    Renamed(String),
+    /// The source holds no such secret: the targets a deletion would reach.
+    Deleted(Vec<(Target<'a>, State)>),
+    /// The source's value, and every target with its destination's state.
+    Read {
+        current: SourceSecret,
+        pairs: Vec<(Target<'a>, State)>,
+        /// The value of each JSON key (granularity `key`).
+        keyed: BTreeMap<String, SecretValue>,
+    },
+}
 
 /// Whether version `a` is older than `b`, for stores that number their versions.
 fn numerically_older(a: &str, b: &str) -> bool {
@@ -276,21 +293,57 @@ impl Engine {
         mode: Mode,
     ) -> Pass {
         let started = Instant::now();
-        let rules: Vec<&Rule> = self.config.rules_for(source_name, secret).collect();
-        // Names known before the read (granularity secret) are inspected in parallel with it.
-        let targets = self.targets(&rules, source_name, secret, None);
-        let (read, states) = tokio::join!(source.read(secret), self.inspect_all(&targets));
-        let current = match read {
-            Err(f) => return Pass::Failed(f),
-            Ok(Some(current)) if current.name != secret => return Pass::Renamed(current.name),
-            Ok(None) => {
+        let (current, pairs, keyed) = match self.prepare(source, source_name, secret, named).await {
+            Prepared::Failed(f) => return Pass::Failed(f),
+            Prepared::Renamed(name) => return Pass::Renamed(name),
+            Prepared::Deleted(pairs) => {
                 let source_ref = Marks::source_ref(source_name, secret, None);
+                let (targets, states): (Vec<Target>, Vec<State>) = pairs.into_iter().unzip();
                 let work = targets
                     .iter()
                     .zip(states)
                     .map(|(t, s)| self.delete_one(t, s, &source_ref, started));
                 return Pass::Deleted(join_all(work).await);
             }
+            Prepared::Read {
+                current,
+                pairs,
+                keyed,
+            } => (current, pairs, keyed),
+        };
+        let work = pairs.iter().map(|(target, state)| {
+            let value = value_of(target, &current, &keyed);
+            let current = &current;
+            async move {
+                let status = self
+                    .upsert_one(target, state.clone(), value, current, source_name, mode)
+                    .await;
+                outcome(target, status, started)
+            }
+        });
+        Pass::Wrote(current.version.clone(), join_all(work).await)
+    }
+
+    /// Everything a pass reads before it writes: the source's value, and every
+    /// target the rules give it with the destination's state (identical targets
+    /// kept once, colliding ones failed). Reads only; a plan stops here.
+    pub(crate) async fn prepare<'a>(
+        &'a self,
+        source: &dyn Source,
+        source_name: &str,
+        secret: &str,
+        named: Option<&str>,
+    ) -> Prepared<'a> {
+        let rules: Vec<&'a Rule> = (self.config.rules.iter())
+            .filter(|r| r.matches(source_name, secret))
+            .collect();
+        // Names known before the read (granularity secret) are inspected in parallel with it.
+        let targets = self.targets(&rules, source_name, secret, None);
+        let (read, states) = tokio::join!(source.read(secret), self.inspect_all(&targets));
+        let current = match read {
+            Err(f) => return Prepared::Failed(f),
+            Ok(Some(current)) if current.name != secret => return Prepared::Renamed(current.name),
+            Ok(None) => return Prepared::Deleted(targets.into_iter().zip(states).collect()),
             Ok(Some(current)) => match named.filter(|n| numerically_older(&current.version, n)) {
                 None => current,
                 Some(newer) => {
@@ -298,7 +351,7 @@ impl Engine {
                     match source.read_version(secret, newer).await {
                         Ok(Some(found)) => found,
                         Ok(None) => current,
-                        Err(f) => return Pass::Failed(f),
+                        Err(f) => return Prepared::Failed(f),
                     }
                 }
             },
@@ -329,26 +382,11 @@ impl Engine {
                 }
             }
         }
-        let pairs = without_collisions(pairs);
-        let work = pairs.iter().map(|(target, state)| {
-            let value = match &target.key {
-                None => Ok(&current.value),
-                Some(k) => keyed.get(k).ok_or_else(|| {
-                    Failure::new(
-                        FailureClass::BadInput,
-                        format!("the value has no key {k:?}"),
-                    )
-                }),
-            };
-            let current = &current;
-            async move {
-                let status = self
-                    .upsert_one(target, state.clone(), value, current, source_name, mode)
-                    .await;
-                outcome(target, status, started)
-            }
-        });
-        Pass::Wrote(current.version.clone(), join_all(work).await)
+        Prepared::Read {
+            current,
+            pairs: without_collisions(pairs),
+            keyed,
+        }
     }
 
     fn targets<'a>(
@@ -416,20 +454,31 @@ impl Engine {
         source: &str,
         mode: Mode,
     ) -> Status {
-        let source_ref = Marks::source_ref(source, &current.name, target.key.as_deref());
         match (&target.name, state, value) {
             (Err(f), _, _) => Status::from(f.clone()),
             (_, Err(f), _) | (_, _, Err(f)) => Status::from(f),
             (Ok(name), Ok(state), Ok(value)) => {
-                let marks = Marks {
-                    value_hash: self.value_key.as_ref().map(|k| k.mark(&source_ref, value)),
-                    source_ref,
-                    source_version: current.version.clone(),
-                    source_time: current.created,
-                };
+                let marks = self.wanted(target, current, source, value);
                 self.write_if_needed(target, name, state, value, &marks, mode)
                     .await
             }
+        }
+    }
+
+    /// The marks a write of `value` from `current` puts on `target`.
+    pub(crate) fn wanted(
+        &self,
+        target: &Target<'_>,
+        current: &SourceSecret,
+        source: &str,
+        value: &SecretValue,
+    ) -> Marks {
+        let source_ref = Marks::source_ref(source, &current.name, target.key.as_deref());
+        Marks {
+            value_hash: self.value_key.as_ref().map(|k| k.mark(&source_ref, value)),
+            source_ref,
+            source_version: current.version.clone(),
+            source_time: current.created,
         }
     }
 
@@ -442,38 +491,26 @@ impl Engine {
         marks: &Marks,
         mode: Mode,
     ) -> Status {
-        let mut repairing = None;
-        if mode == Mode::Reconcile {
-            match self.drift(target, name, &state, marks).await {
+        let drift = match mode {
+            Mode::Change => None,
+            Mode::Reconcile => match self.drift(target, name, &state, marks).await {
+                Ok(drift) => drift,
                 Err(f) => return Status::from(f),
-                Ok(None) => {}
-                Ok(Some(reason)) if target.rule.on_drift == OnDrift::Report => {
+            },
+        };
+        let stored = target.store.stored_size(value);
+        let limit = target.store.max_value_bytes();
+        // A create that finds the name taken decides once more from the new state.
+        for _ in 0..2 {
+            match decide_write(&state, marks, target.rule, drift.as_deref(), stored, limit) {
+                Decision::Unchanged => return Status::Unchanged,
+                Decision::Skip(reason) => return Status::Skipped { reason },
+                Decision::Fail(f) => return Status::from(f),
+                Decision::Drift(reason) => {
                     return Status::Drift {
                         reason,
                         repaired: false,
                     };
-                }
-                Ok(Some(reason)) => repairing = Some(reason),
-            }
-        }
-        let limit = target.store.max_value_bytes();
-        // A create that finds the name taken decides once more from the new state.
-        for _ in 0..2 {
-            let decision = match decide(&state, marks, target.rule.overwrite) {
-                // The marks say in step, the value says otherwise: write it again.
-                Decision::Unchanged if repairing.is_some() => Decision::Write,
-                decision => decision,
-            };
-            match decision {
-                Decision::Unchanged => return Status::Unchanged,
-                Decision::Skip(reason) => return Status::Skipped { reason },
-                Decision::Fail(f) => return Status::from(f),
-                Decision::Write if target.store.stored_size(value) > limit => {
-                    let message = format!(
-                        "the value takes {} bytes at the destination, which accepts at most {limit}",
-                        target.store.stored_size(value)
-                    );
-                    return Status::from(Failure::new(FailureClass::BadInput, message));
                 }
                 Decision::Write => {
                     let write = Write {
@@ -485,9 +522,9 @@ impl Engine {
                     };
                     match target.store.write(write).await {
                         Ok(Written::Done) => {
-                            return match repairing.take() {
+                            return match &drift {
                                 Some(reason) => Status::Drift {
-                                    reason,
+                                    reason: reason.clone(),
                                     repaired: true,
                                 },
                                 None => Status::Synced,
@@ -516,7 +553,7 @@ impl Engine {
     /// Drift at a destination that fedsync manages for this source: its current
     /// version is not the one fedsync wrote, or the value no longer matches the
     /// value hash in marks that name the source's current version.
-    async fn drift(
+    pub(crate) async fn drift(
         &self,
         target: &Target<'_>,
         name: &str,
@@ -625,6 +662,23 @@ fn without_collisions<'a>(pairs: Vec<(Target<'a>, State)>) -> Vec<(Target<'a>, S
     kept
 }
 
+/// The value `target` copies: the whole secret, or one of its JSON keys.
+pub(crate) fn value_of<'v>(
+    target: &Target<'_>,
+    current: &'v SourceSecret,
+    keyed: &'v BTreeMap<String, SecretValue>,
+) -> Result<&'v SecretValue, Failure> {
+    match &target.key {
+        None => Ok(&current.value),
+        Some(k) => keyed.get(k).ok_or_else(|| {
+            Failure::new(
+                FailureClass::BadInput,
+                format!("the value has no key {k:?}"),
+            )
+        }),
+    }
+}
+
 /// Adds a pass's outcomes to the earlier ones: a later `unchanged` does not hide
 /// an earlier `synced` of the same destination secret.
 fn merge(into: &mut Vec<Outcome>, later: Vec<Outcome>) {
@@ -684,13 +738,48 @@ fn log_outcomes(report: &Report) {
     }
 }
 
-/// What to do at one destination, given what it holds and the overwrite policy.
+/// What to do at one destination, given what it holds and the rule's policies.
 #[derive(Debug, PartialEq, Eq)]
-enum Decision {
+pub(crate) enum Decision {
     Write,
     Unchanged,
     Skip(String),
     Fail(Failure),
+    /// Changed outside fedsync, and the rule reports drift rather than repairing it.
+    Drift(String),
+}
+
+/// The decision a sync acts on at one destination, and a plan reports: from
+/// what the destination holds (`state`), the marks a write would put there
+/// (`wanted`), the drift a reconcile pass found (`drift`, `None` in a change
+/// sync), and the value's size there (`stored`) against what it accepts (`limit`).
+pub(crate) fn decide_write(
+    state: &DestinationState,
+    wanted: &Marks,
+    rule: &Rule,
+    drift: Option<&str>,
+    stored: usize,
+    limit: usize,
+) -> Decision {
+    if let Some(reason) = drift
+        && rule.on_drift == OnDrift::Report
+    {
+        return Decision::Drift(reason.to_string());
+    }
+    let decision = match decide(state, wanted, rule.overwrite) {
+        // The marks say in step, the value says otherwise: write it again.
+        Decision::Unchanged if drift.is_some() => Decision::Write,
+        decision => decision,
+    };
+    match decision {
+        Decision::Write if stored > limit => {
+            let message = format!(
+                "the value takes {stored} bytes at the destination, which accepts at most {limit}"
+            );
+            Decision::Fail(Failure::new(FailureClass::BadInput, message))
+        }
+        decision => decision,
+    }
 }
 
 fn decide(state: &DestinationState, wanted: &Marks, overwrite: Overwrite) -> Decision {

@@ -5,7 +5,7 @@
 //! authenticated reads, and Vault's error bodies turned into failures.
 
 use crate::config::VaultLogin;
-use crate::exchange::{BearerToken, CacheKey, CacheSlot, CredentialCache};
+use crate::exchange::{BearerToken, CacheKey, CacheSlot, CredentialCache, Obtained};
 use crate::http::{self, Bearer, BearerError, HttpError};
 use crate::identity::TokenSource;
 use crate::reference::Reference;
@@ -133,11 +133,10 @@ impl VaultClient {
             if f.class == FailureClass::BadInput {
                 f.class = FailureClass::Auth;
             }
-            f.message.push_str(&format!(
-                ". Presented {}; the role's bound_audiences, bound_subject and bound_claims must accept them, and the auth mount must trust the issuer",
-                jwt.claims
-            ));
-            jwt.scrub(f)
+            f.message.push_str(&format!(". Presented {}", jwt.claims));
+            jwt.scrub(f.with_likely_cause(
+                "the role's bound_audiences, bound_subject and bound_claims must accept these claims, and the auth mount must trust the issuer",
+            ))
         };
         let response = answer.map_err(|e| explain(&e))?;
         let login: LoginAnswer = http::json(response).await.map_err(|e| explain(&e))?;
@@ -146,6 +145,24 @@ impl VaultClient {
             login.auth.client_token,
             SystemTime::now() + Duration::from_secs(login.auth.lease_duration),
         ))
+    }
+
+    /// The Vault token of a JWT login, from the cache or a new login, described;
+    /// `None` when fedsync uses a Vault token it was given (no exchange).
+    pub async fn obtain(&self) -> Option<Result<Obtained, Failure>> {
+        let Login::Jwt {
+            role, auth_mount, ..
+        } = &self.login
+        else {
+            return None;
+        };
+        Some(self.token().await.map(|token| Obtained {
+            what: format!(
+                "a Vault token of role {role:?} (JWT login at {}auth/{auth_mount})",
+                self.base
+            ),
+            expires_at: token.expires_at,
+        }))
     }
 
     /// `GET {base}{path}?{query}`: `None` when Vault answers 404.

@@ -17,7 +17,7 @@ use aws_sdk_secretsmanager::config::{BehaviorVersion, Region};
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_secretsmanager::primitives::Blob;
 use aws_sdk_secretsmanager::types::Tag;
-use fedsync_tests::aws::Aws;
+use fedsync_tests::aws::{Aws, WRITER_ACTIONS};
 use fedsync_tests::issuer::Issuer;
 use fedsync_tests::moto::Moto;
 use fedsync_tests::sts_front::{RoleTrust, StsFront};
@@ -28,17 +28,6 @@ const SUBJECT: &str = "fedsync:contract";
 const AUDIENCE: &str = "sts.amazonaws.com";
 const TOKEN_A: &str = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa";
 const TOKEN_B: &str = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb";
-const WRITER_ACTIONS: &[&str] = &[
-    "secretsmanager:DescribeSecret",
-    "secretsmanager:GetSecretValue",
-    "secretsmanager:CreateSecret",
-    "secretsmanager:PutSecretValue",
-    "secretsmanager:TagResource",
-    "secretsmanager:UpdateSecretVersionStage",
-    "secretsmanager:DeleteSecret",
-    "secretsmanager:RestoreSecret",
-    "secretsmanager:ListSecrets",
-];
 
 /// One backend: Secrets Manager and a validating STS in front of it, with an
 /// administrator's client, a writer role reached by web identity and a role that may

@@ -1,10 +1,10 @@
 //! AWS: STS `AssumeRoleWithWebIdentity` (an unsigned call) turns fedsync's token
 //! into temporary role credentials. Refusals are explained in the user's terms.
 
-use super::{CacheKey, CacheSlot, CredentialCache, Expiring};
+use super::{CacheKey, CacheSlot, CredentialCache, Expiring, Obtained};
 use crate::aws::{AwsError, EgressGuard, timeouts};
 use crate::config::AwsDestinationConfig;
-use crate::identity::{IdentityToken, TokenSource};
+use crate::identity::{Claims, IdentityToken, TokenSource};
 use crate::report::{Failure, FailureClass};
 use crate::retry::Idempotency;
 use aws_credential_types::Credentials;
@@ -145,54 +145,78 @@ impl AwsExchange {
 
     /// Turns an STS refusal into what to check, naming what was presented.
     fn explain(&self, err: &AwsError, token: &IdentityToken) -> Failure {
-        let presented = &token.claims;
-        let issuer_host = presented
-            .iss
-            .as_deref()
-            .map(|i| {
-                i.trim_start_matches("https://")
-                    .trim_start_matches("http://")
-            })
-            .unwrap_or("<issuer>");
-        let hint = match err.code.as_deref() {
-            Some("AccessDenied") => format!(
-                "the role's trust policy does not accept this token: it must trust the IAM OIDC provider for \
-                 {issuer_host} with sts:AssumeRoleWithWebIdentity, and its conditions on \"{issuer_host}:aud\" \
-                 and \"{issuer_host}:sub\" must equal the audience and subject above exactly"
-            ),
-            Some("InvalidIdentityToken") => format!(
-                "STS could not validate the token: check that an IAM OIDC provider exists for {issuer_host}, \
-                 that the issuer's discovery document and JWKS are reachable, and that the JWKS holds key id {:?}",
-                presented.kid.as_deref().unwrap_or("(none)")
-            ),
-            Some("ExpiredTokenException" | "ExpiredToken") => {
-                "the token was already expired when STS saw it: check this host's clock and the token's lifetime".into()
-            }
-            Some("IDPRejectedClaim") => "the identity provider rejected a claim of the token".into(),
-            Some("IDPCommunicationError") => "STS could not reach the issuer's JWKS; this is usually transient".into(),
-            _ if err.class == FailureClass::Auth => {
-                "check the role's trust policy against the token's issuer, audience and subject".into()
-            }
-            _ => String::new(),
-        };
-        let mut message = format!(
+        let message = format!(
             "AWS STS refused AssumeRoleWithWebIdentity for role {} with identity {:?}: {}. Presented {}",
             self.role_arn,
             self.identity_name,
             err.describe(),
-            presented
+            token.claims
         );
-        if !hint.is_empty() {
-            message.push_str(". Likely cause: ");
-            message.push_str(&hint);
-        }
         // A token rejected outright is a trust problem, not a retryable one, unless STS says so.
         let class = match err.class {
             FailureClass::BadInput => FailureClass::Auth,
             c => c,
         };
-        Failure::new(class, message)
+        let failure = Failure::new(class, message);
+        match hint(err, &token.claims, &self.audience) {
+            Some(hint) => failure.with_likely_cause(hint),
+            None => failure,
+        }
     }
+}
+
+/// The audience AWS documents for `AssumeRoleWithWebIdentity`.
+const USUAL_AUDIENCE: &str = "sts.amazonaws.com";
+
+/// What most likely does not match, from STS's error code and message and the
+/// token's claims against the configured `audience`; `None` when the error says
+/// nothing about trust.
+fn hint(err: &AwsError, presented: &Claims, audience: &str) -> Option<String> {
+    let issuer = presented.iss.as_deref().unwrap_or("<issuer>");
+    // IAM names an OIDC provider, and its condition keys, by the issuer without its scheme.
+    let host = issuer
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    let aud = presented.aud.join(" ");
+    let sub = presented.sub.as_deref().unwrap_or("");
+    let message = err.message.as_deref().unwrap_or_default();
+    Some(match err.code.as_deref() {
+        Some("AccessDenied") => {
+            let unusual = if audience == USUAL_AUDIENCE {
+                String::new()
+            } else {
+                format!(
+                    "; this audience is not the usual {USUAL_AUDIENCE:?}, so the IAM OIDC provider's client IDs must list it too, or set `audience` back to {USUAL_AUDIENCE:?}"
+                )
+            };
+            format!(
+                "the role's trust policy does not accept this token: its condition on \"{host}:aud\" must equal \
+                 the token's aud \"{aud}\" (the destination's `audience` setting{unusual}), its condition on \
+                 \"{host}:sub\" must equal the token's sub \"{sub}\", and it must trust the IAM OIDC provider for \
+                 {host} with sts:AssumeRoleWithWebIdentity"
+            )
+        }
+        Some("InvalidIdentityToken") if message.contains("No OpenIDConnect provider found") => format!(
+            "the role's account has no IAM OIDC provider for {issuer}: register the issuer as one \
+             (aws iam create-open-id-connect-provider --url {issuer} --client-id-list {audience}) and trust it in the role"
+        ),
+        Some("InvalidIdentityToken") => format!(
+            "STS could not validate the token: check that an IAM OIDC provider exists for {host}, \
+             that the issuer's discovery document and JWKS are reachable, and that the JWKS holds key id {:?}",
+            presented.kid.as_deref().unwrap_or("(none)")
+        ),
+        Some("ExpiredTokenException" | "ExpiredToken") => {
+            "the token was already expired when STS saw it: check this host's clock and the token's lifetime".into()
+        }
+        Some("IDPRejectedClaim") => "the identity provider rejected a claim of the token".into(),
+        Some("IDPCommunicationError") => format!(
+            "STS could not fetch the discovery document or the JWKS of {issuer}: they must answer from the internet; otherwise this is usually transient"
+        ),
+        _ if err.class == FailureClass::Auth => {
+            "check the role's trust policy against the token's issuer, audience and subject".into()
+        }
+        _ => return None,
+    })
 }
 
 /// Lets the AWS SDK take role credentials straight from fedsync's cache.
@@ -218,5 +242,17 @@ impl AwsExchange {
     /// Exchanges this destination started in this process.
     pub fn exchanges(&self) -> u64 {
         self.slot.exchanges()
+    }
+
+    /// Role credentials from the cache or a new exchange, described.
+    pub async fn obtain(&self) -> Result<Obtained, Failure> {
+        let credentials = self.credentials().await?;
+        Ok(Obtained {
+            what: format!(
+                "temporary credentials of role {} (session {:?})",
+                self.role_arn, self.session_name
+            ),
+            expires_at: credentials.expires_at,
+        })
     }
 }

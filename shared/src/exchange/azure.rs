@@ -3,9 +3,9 @@
 //! for Key Vault. Refusals are explained with the AADSTS code and what was
 //! presented, since Entra matches issuer, subject and audience exactly.
 
-use super::{BearerToken, CacheKey, CacheSlot, CredentialCache};
+use super::{BearerToken, CacheKey, CacheSlot, CredentialCache, Obtained};
 use crate::http::{self, HttpError};
-use crate::identity::{IdentityToken, TokenSource};
+use crate::identity::{Claims, IdentityToken, TokenSource};
 use crate::report::{Failure, FailureClass};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -110,6 +110,11 @@ impl EntraExchange {
         self.slot.exchanges()
     }
 
+    /// The application (and tenant) the tokens are for.
+    pub fn application(&self) -> &Application {
+        &self.app
+    }
+
     async fn exchange(&self) -> Result<BearerToken, Failure> {
         let assertion = self.identity.token(&self.app.audience).await?;
         let url = format!(
@@ -153,38 +158,77 @@ impl EntraExchange {
         };
         let code = entra.error_codes.first().copied().unwrap_or_default();
         let presented = &assertion.claims;
-        let hint = match code {
-            70021 | 700211 | 700212 | 700213 | 7002137 | 7002138 => format!(
-                "no federated identity credential of application {} matches: its issuer, subject and audience must \
-                 equal the token's exactly, and matching is case-sensitive",
-                self.app.client_id
-            ),
-            700024 => "the token is outside its valid time range: check this host's clock and the token's lifetime (a stale token file?)".into(),
-            90002 | 900023 => format!("tenant {:?} does not exist (check tenant_id)", self.app.tenant_id),
-            700016 => format!("application {:?} is not in tenant {:?} (check client_id and tenant_id)", self.app.client_id, self.app.tenant_id),
-            50027 => "Entra could not validate the token: check the issuer's discovery document and JWKS".into(),
-            _ => String::new(),
-        };
         let description = entra.error_description.unwrap_or_default();
         let description = description
             .split(" Trace ID:")
             .next()
             .unwrap_or_default()
-            .trim();
-        let mut message = format!(
-            "Entra ID refused the federated credential of identity {:?} for client {} in tenant {}: {}: {description}",
+            .trim()
+            .trim_end_matches('.');
+        let message = format!(
+            "Entra ID refused the federated credential of identity {:?} for client {} in tenant {}: {}: {description}. Presented {presented}",
             self.identity_name, self.app.client_id, self.app.tenant_id, entra.error
         );
-        message.push_str(&format!(". Presented {presented}"));
-        if !hint.is_empty() {
-            message.push_str(". Likely cause: ");
-            message.push_str(&hint);
-        }
         let class = match e.class() {
             FailureClass::BadInput => FailureClass::Auth,
             c => c,
         };
-        Failure::new(class, message)
+        let failure = Failure::new(class, message);
+        match self.hint(code, presented) {
+            Some(hint) => failure.with_likely_cause(hint),
+            None => failure,
+        }
+    }
+
+    /// What most likely does not match, from the AADSTS code and the token's
+    /// claims against the application's federated identity credentials.
+    fn hint(&self, code: u64, presented: &Claims) -> Option<String> {
+        let app = &self.app.client_id;
+        let iss = presented.iss.as_deref().unwrap_or("");
+        let sub = presented.sub.as_deref().unwrap_or("");
+        let aud = presented.aud.join(" ");
+        Some(match code {
+            700211 => format!(
+                "no federated identity credential of application {app} has the token's issuer: add one whose issuer is exactly {iss:?}"
+            ),
+            700212 => format!(
+                "no federated identity credential of application {app} for this issuer lists the token's aud {aud:?} \
+                 (the store's `audience` setting): add it to the credential's audiences, or set `audience` to one they \
+                 list (usually \"api://AzureADTokenExchange\", the default)"
+            ),
+            700213 => format!(
+                "no federated identity credential of application {app} for this issuer and audience has the token's \
+                 subject: set the credential's subject to exactly {sub:?} (matching is case-sensitive)"
+            ),
+            7002138 => format!(
+                "a federated identity credential of application {app} has the token's subject in other letter case: \
+                 matching is case-sensitive, so set the credential's subject to exactly {sub:?}"
+            ),
+            70021 | 7002137 => format!(
+                "no federated identity credential of application {app} matches: its issuer, subject and audience must \
+                 equal the token's iss {iss:?}, sub {sub:?} and aud {aud:?} exactly, and matching is case-sensitive"
+            ),
+            700024 => "the token is outside its valid time range: check this host's clock and the token's lifetime (a stale token file?)".into(),
+            90002 | 900023 => format!("tenant {:?} does not exist (check tenant_id)", self.app.tenant_id),
+            700016 => format!("application {app:?} is not in tenant {:?} (check client_id and tenant_id)", self.app.tenant_id),
+            50027 => "Entra could not validate the token: check the issuer's discovery document and JWKS, and that the JWKS holds the token's key id".into(),
+            50166 => format!("Entra could not fetch the discovery document or the JWKS of {iss:?}: they must answer from the internet"),
+            _ => return None,
+        })
+    }
+
+    /// An access token from the cache or a new exchange, described.
+    pub async fn obtain(&self) -> Result<Obtained, Failure> {
+        let token = self.token().await?;
+        Ok(Obtained {
+            what: format!(
+                "an access token for {} of application {} in tenant {}",
+                self.app.scope.trim_end_matches("/.default"),
+                self.app.client_id,
+                self.app.tenant_id
+            ),
+            expires_at: token.expires_at,
+        })
     }
 }
 

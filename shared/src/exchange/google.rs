@@ -3,10 +3,10 @@
 //! IAM Credentials `generateAccessToken` then impersonates it. Refusals are
 //! explained in the user's terms (audience, attribute condition, missing role).
 
-use super::{BearerToken, CacheKey, CacheSlot, CredentialCache};
+use super::{BearerToken, CacheKey, CacheSlot, CredentialCache, Obtained};
 use crate::google::{CLOUD_PLATFORM, GoogleError, IAM_CREDENTIALS, STS};
 use crate::http::{self, HttpError};
-use crate::identity::{IdentityToken, MetadataServer, TokenSource};
+use crate::identity::{Claims, IdentityToken, MetadataServer, TokenSource};
 use crate::report::{Failure, FailureClass};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -90,6 +90,22 @@ impl GoogleExchange {
     /// Exchanges this destination started in this process.
     pub fn exchanges(&self) -> u64 {
         self.slot.exchanges()
+    }
+
+    /// An access token from the cache or a new exchange, described.
+    pub async fn obtain(&self) -> Result<Obtained, Failure> {
+        let token = self.token().await?;
+        let provider = &self.federation.provider;
+        let what = match &self.federation.service_account {
+            Some(account) => format!(
+                "an access token of service account {account}, impersonated through provider {provider}"
+            ),
+            None => format!("a federated access token from provider {provider}"),
+        };
+        Ok(Obtained {
+            what,
+            expires_at: token.expires_at,
+        })
     }
 
     async fn exchange(&self) -> Result<BearerToken, Failure> {
@@ -180,36 +196,64 @@ impl GoogleExchange {
                 ),
             );
         };
-        let hint = match oauth.error.as_str() {
-            "invalid_grant" => format!(
-                "the provider does not accept this token: check that its issuer URI is {:?}, that its allowed audiences \
-                 include {:?} (or are empty and the audience is \"https:\" + the provider's name), and that its attribute \
-                 condition holds for these claims",
-                presented.iss.as_deref().unwrap_or(""),
-                presented.aud.join(" ")
-            ),
-            "invalid_target" => "the workload identity provider does not exist or is disabled: check the project number, pool and provider in workload_identity_provider".into(),
-            "invalid_request" => "the request was malformed: workload_identity_provider must be the provider's full resource name".into(),
-            _ => String::new(),
-        };
-        let mut message = format!(
-            "Google STS refused the token exchange for provider {} with identity {:?}: {}: {}. Presented {}",
-            self.federation.provider,
-            self.identity_name,
-            oauth.error,
-            oauth.error_description.unwrap_or_default(),
-            presented
+        let description = oauth.error_description.unwrap_or_default();
+        let description = description.trim_end_matches('.');
+        let hint = self.sts_hint(&oauth.error, description, presented);
+        let message = format!(
+            "Google STS refused the token exchange for provider {} with identity {:?}: {}: {description}. Presented {}",
+            self.federation.provider, self.identity_name, oauth.error, presented
         );
-        if !hint.is_empty() {
-            message.push_str(". Likely cause: ");
-            message.push_str(&hint);
-        }
         let class = if e.class() == FailureClass::BadInput {
             FailureClass::Auth
         } else {
             e.class()
         };
-        Failure::new(class, message)
+        let failure = Failure::new(class, message);
+        match hint {
+            Some(hint) => failure.with_likely_cause(hint),
+            None => failure,
+        }
+    }
+
+    /// What most likely does not match, from the OAuth error and the phrases of
+    /// its documented descriptions, and the token's claims against the provider.
+    fn sts_hint(&self, error: &str, description: &str, presented: &Claims) -> Option<String> {
+        let provider = &self.federation.provider;
+        let iss = presented.iss.as_deref().unwrap_or("");
+        let aud = presented.aud.join(" ");
+        let sub = presented.sub.as_deref().unwrap_or("");
+        let said = |phrase: &str| description.to_ascii_lowercase().contains(phrase);
+        Some(match error {
+            "invalid_grant" if said("attribute condition") => format!(
+                "the provider's attribute condition rejected these claims (sub {sub:?}, aud {aud:?}, iss {iss:?}): \
+                 make the condition accept sub {sub:?}, or give the identity the subject the condition expects"
+            ),
+            "invalid_grant" if said("audience") => format!(
+                "the provider's allowed audiences must hold the token's aud {aud:?} (the store's `audience` setting): \
+                 add it to the provider's allowed audiences, or, for a provider that lists none, set `audience` to \
+                 {:?} (or leave it out, which means the same)",
+                crate::config::google_default_audience(provider)
+            ),
+            "invalid_grant" if said("issuer") && !said("key") => format!(
+                "the provider's issuer URI must be exactly the token's iss {iss:?} (scheme, host, path and trailing slash)"
+            ),
+            "invalid_grant" if said("kid") || said("key") || said("signature") => format!(
+                "Google could not verify the token with the keys {iss:?} publishes: its discovery document and JWKS \
+                 must answer from the internet and hold key id {:?}",
+                presented.kid.as_deref().unwrap_or("(none)")
+            ),
+            "invalid_grant" if said("expired") || said("iat") || said("lifetime") => {
+                "the token is outside its valid time (or lives 48 hours or more): check this host's clock and the token's lifetime".into()
+            }
+            "invalid_grant" => format!(
+                "the provider does not accept this token: check that its issuer URI is {iss:?}, that its allowed audiences \
+                 include {aud:?} (or are empty and the audience is \"https:\" + the provider's name), and that its attribute \
+                 condition holds for these claims"
+            ),
+            "invalid_target" => "the workload identity provider does not exist or is disabled: check the project number, pool and provider in workload_identity_provider".into(),
+            "invalid_request" => "the request was malformed: workload_identity_provider must be the provider's full resource name".into(),
+            _ => return None,
+        })
     }
 
     fn explain_impersonation(
@@ -219,22 +263,25 @@ impl GoogleExchange {
         subject: &IdentityToken,
     ) -> Failure {
         let g = GoogleError::from_http(e);
-        let mut message = format!(
-            "IAM Credentials refused to impersonate {account} for identity {:?}: {}",
-            self.identity_name,
-            g.describe()
+        let failure = Failure::new(
+            g.class,
+            format!(
+                "IAM Credentials refused to impersonate {account} for identity {:?}: {}",
+                self.identity_name,
+                g.describe()
+            ),
         );
-        if g.is("PERMISSION_DENIED") {
-            let (pool, sub) = (
-                self.pool(),
-                subject.claims.sub.as_deref().unwrap_or("SUBJECT"),
-            );
-            message.push_str(&format!(
-                ". Likely cause: the federated principal lacks roles/iam.workloadIdentityUser on {account}; grant it to \
-                 principal://iam.googleapis.com/{pool}/subject/{sub} (or a principalSet that includes it)"
-            ));
+        if !g.is("PERMISSION_DENIED") {
+            return failure;
         }
-        Failure::new(g.class, message)
+        let (pool, sub) = (
+            self.pool(),
+            subject.claims.sub.as_deref().unwrap_or("SUBJECT"),
+        );
+        failure.with_likely_cause(format!(
+            "the federated principal lacks roles/iam.workloadIdentityUser on {account}; grant it to \
+             principal://iam.googleapis.com/{pool}/subject/{sub} (or a principalSet that includes it)"
+        ))
     }
 
     /// `projects/NUMBER/locations/global/workloadIdentityPools/POOL` of the provider.
@@ -290,6 +337,29 @@ impl GoogleCredentials {
         GoogleCredentials::Metadata {
             server,
             slot: CacheSlot::new(cache, key),
+        }
+    }
+
+    /// The credentials obtained, described, when they come from an exchange;
+    /// `None` for the host's own service account.
+    pub async fn obtain(&self) -> Option<Result<Obtained, Failure>> {
+        match self {
+            GoogleCredentials::Federated(exchange) => Some(exchange.obtain().await),
+            GoogleCredentials::Metadata { .. } => None,
+        }
+    }
+
+    /// Whom the credentials act as, for messages.
+    pub fn principal(&self) -> String {
+        match self {
+            GoogleCredentials::Federated(exchange) => match &exchange.federation.service_account {
+                Some(account) => format!("service account {account}"),
+                None => format!(
+                    "the federated principal (principal://iam.googleapis.com/{}/subject/SUB, SUB being the token's sub)",
+                    exchange.pool()
+                ),
+            },
+            GoogleCredentials::Metadata { .. } => "the host's service account".into(),
         }
     }
 

@@ -59,6 +59,15 @@ impl<C: Clone + Expiring> CacheSlot<C> {
     }
 }
 
+/// Credentials an exchange obtained, as a person may see them: what they are
+/// and until when, never the credentials themselves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Obtained {
+    /// E.g. `temporary credentials of role arn:aws:iam::…`.
+    pub what: String,
+    pub expires_at: SystemTime,
+}
+
 /// The caches of every kind of credentials, shared by all destinations of a process.
 #[derive(Default, Clone)]
 pub struct Caches {

@@ -5,6 +5,7 @@ mod aws_outbound;
 mod file;
 mod gcp_metadata;
 mod github_actions;
+mod inspection;
 pub mod issuer;
 mod jose;
 mod kms_key;
@@ -15,8 +16,11 @@ pub use aws_outbound::AwsOutbound;
 pub use file::FileToken;
 pub use gcp_metadata::MetadataServer;
 pub use github_actions::GithubActions;
+pub use inspection::TokenInspection;
 pub(crate) use kms_key::key_arn_region as kms_key_region;
 pub use signing_key::SigningKey;
+#[cfg(test)]
+pub(crate) use signing_key::tests::generated_pem;
 pub use vault_oidc::VaultOidc;
 
 use crate::config::IdentityConfig;
@@ -37,8 +41,9 @@ pub struct IdentityToken {
 impl IdentityToken {
     /// Wraps a JWT, reading its claims so that failures can say what was presented.
     pub fn new(jwt: String) -> Self {
-        let claims =
+        let mut claims =
             jsonwebtoken::dangerous::insecure_decode_claims::<Claims>(&jwt).unwrap_or_default();
+        claims.kid = jsonwebtoken::decode_header(&jwt).ok().and_then(|h| h.kid);
         IdentityToken {
             jwt: SecretBox::new(jwt.into_boxed_str()),
             claims,
@@ -131,6 +136,27 @@ pub fn build_all(
         built.insert(name.clone(), identity);
     }
     Ok(built)
+}
+
+/// Builds every identity on its own, so that one that cannot be built (a
+/// missing key) leaves the others usable: for a check that reports each.
+pub fn build_each(
+    configs: &BTreeMap<String, IdentityConfig>,
+    vault_tokens: &Arc<CredentialCache<BearerToken>>,
+) -> BTreeMap<String, Result<Arc<dyn TokenSource>, Failure>> {
+    let mut built = HashMap::new();
+    let mut each = BTreeMap::new();
+    let (last, first): (Vec<_>, Vec<_>) = configs
+        .iter()
+        .partition(|(_, c)| matches!(c, IdentityConfig::VaultOidc(_)));
+    for (name, config) in first.into_iter().chain(last) {
+        let identity = build(name, config, &built, vault_tokens);
+        if let Ok(identity) = &identity {
+            built.insert(name.clone(), identity.clone());
+        }
+        each.insert(name.clone(), identity);
+    }
+    each
 }
 
 /// Builds the token source a configuration entry describes.

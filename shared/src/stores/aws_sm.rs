@@ -4,8 +4,11 @@
 //! source version, destination, name), so a retried write never makes a second
 //! version, and the version that holds `AWSCURRENT` tells whether the marks hold.
 
-use super::{Destination, DestinationState, Listing, Source, SourceSecret, Write, Written};
+use super::{
+    Destination, DestinationState, Listing, ProbeRead, Probed, Source, SourceSecret, Write, Written,
+};
 use crate::aws::{AwsError, EgressGuard, no_retries, timeouts};
+use crate::exchange::Obtained;
 use crate::exchange::aws::{AwsExchange, CachedRoleCredentials};
 use crate::marks::{MANAGER, Marks};
 use crate::naming::NameRules;
@@ -191,6 +194,7 @@ pub struct AwsSmDestination {
     destination: String,
     kms_key_id: Option<String>,
     recovery_window_days: u8,
+    role_arn: String,
 }
 
 /// Why a call with role credentials failed.
@@ -232,6 +236,7 @@ impl AwsSmDestination {
             destination: destination.to_string(),
             kms_key_id: config.kms_key_id.clone(),
             recovery_window_days: config.recovery_window_days,
+            role_arn: config.role_arn.clone(),
         }
     }
 
@@ -524,5 +529,24 @@ impl Destination for AwsSmDestination {
 
     fn exchanges(&self) -> u64 {
         self.exchange.exchanges()
+    }
+
+    async fn exchange(&self) -> Option<Result<Obtained, Failure>> {
+        Some(self.exchange.obtain().await)
+    }
+
+    async fn probe(&self, name: &str) -> Result<Probed, Failure> {
+        let read = ProbeRead {
+            call: format!("DescribeSecret {name:?}"),
+            permission: "secretsmanager:DescribeSecret",
+            reader: format!("role {}", self.role_arn),
+            grant: "allow it in the role's permission policy on the names the rules produce".into(),
+        };
+        let described = match self.describe(name).await {
+            Ok(_) => Ok(true),
+            Err(CallError::Aws(e)) if is_absent(&e) => Ok(false),
+            Err(e) => Err(e.into_failure(&read.call)),
+        };
+        read.outcome(described)
     }
 }

@@ -4,8 +4,11 @@
 //! `[0-9a-zA-Z-]`; a name held by a soft-deleted secret is recovered or refused
 //! by the destination's policy; 429 answers are retried after `Retry-After`.
 
-use super::{Destination, DestinationState, Listing, Source, SourceSecret, Write, Written};
+use super::{
+    Destination, DestinationState, Listing, ProbeRead, Probed, Source, SourceSecret, Write, Written,
+};
 use crate::config::{AzureKeyVaultConfig, SoftDeleted};
+use crate::exchange::Obtained;
 use crate::exchange::azure::EntraExchange;
 use crate::http::{self, BearerError, HttpError};
 use crate::marks::{MANAGER, Marks};
@@ -317,6 +320,10 @@ impl Source for AzureKvSource {
             next: listed.next_link.filter(|l| !l.is_empty()),
         })
     }
+
+    async fn exchange(&self) -> Option<Result<Obtained, Failure>> {
+        Some(self.vault.exchange.obtain().await)
+    }
 }
 
 /// Key Vault as a destination.
@@ -538,5 +545,47 @@ impl Destination for AzureKvDestination {
 
     fn exchanges(&self) -> u64 {
         self.vault.exchange.exchanges()
+    }
+
+    async fn exchange(&self) -> Option<Result<Obtained, Failure>> {
+        Some(self.vault.exchange.obtain().await)
+    }
+
+    async fn probe(&self, name: &str) -> Result<Probed, Failure> {
+        let read = ProbeRead {
+            call: format!("listing one version of {name:?}"),
+            permission: "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
+            reader: format!(
+                "application {}",
+                self.vault.exchange.application().client_id
+            ),
+            grant: format!(
+                "assign it a role that allows it on the vault {} (Key Vault Secrets Officer does)",
+                self.vault.url
+            ),
+        };
+        let url = format!(
+            "{}/secrets/{name}/versions",
+            self.vault.url.trim_end_matches('/')
+        );
+        let query = [("api-version", API_VERSION), ("maxresults", "1")];
+        let exchange = self.vault.exchange.as_ref();
+        // An unknown name may answer 404 or an empty list.
+        let listed = match http::send_with_bearer(exchange, Method::GET, &url, &query, None).await {
+            Ok(response) => http::json::<ItemPage>(response)
+                .await
+                .map(|page| !page.value.is_empty())
+                .map_err(|e| KvError::from_http(e).into_failure(&read.call)),
+            Err(BearerError::Token(f)) => Err(f),
+            Err(BearerError::Http(e)) => {
+                let e = KvError::from_http(e);
+                if e.is("SecretNotFound") {
+                    Ok(false)
+                } else {
+                    Err(e.into_failure(&read.call))
+                }
+            }
+        };
+        read.outcome(listed)
     }
 }

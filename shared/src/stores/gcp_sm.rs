@@ -6,7 +6,10 @@
 //! patches carry the secret's `etag` so that racing writers are detected.
 //! A version is added before the marks that name it, never the other way round.
 
-use super::{Destination, DestinationState, Listing, Source, SourceSecret, Write, Written};
+use super::{
+    Destination, DestinationState, Listing, ProbeRead, Probed, Source, SourceSecret, Write, Written,
+};
+use crate::exchange::Obtained;
 use crate::exchange::google::GoogleCredentials;
 use crate::google::GoogleError;
 use crate::http::{self, BearerError};
@@ -47,6 +50,8 @@ const LIST_PAGE: &str = "250";
 /// A Google Secret Manager project, reached with one kind of credentials.
 struct Project {
     credentials: GoogleCredentials,
+    /// The project's id (or number), as configured.
+    id: String,
     /// `https://secretmanager.googleapis.com/v1/projects/{project}`
     base: String,
 }
@@ -58,6 +63,7 @@ impl Project {
             .trim_end_matches('/');
         Project {
             credentials,
+            id: project.to_string(),
             base: format!("{endpoint}/v1/projects/{project}"),
         }
     }
@@ -333,6 +339,10 @@ impl Source for GcpSmSource {
 
     async fn canonical_name(&self, secret: &str) -> Result<Option<String>, Failure> {
         Ok((secret_id(secret) != secret).then(|| secret_id(secret).to_string()))
+    }
+
+    async fn exchange(&self) -> Option<Result<Obtained, Failure>> {
+        self.project.credentials.obtain().await
     }
 }
 
@@ -633,6 +643,33 @@ impl Destination for GcpSmDestination {
 
     fn exchanges(&self) -> u64 {
         self.project.credentials.exchanges()
+    }
+
+    async fn exchange(&self) -> Option<Result<Obtained, Failure>> {
+        self.project.credentials.obtain().await
+    }
+
+    async fn probe(&self, name: &str) -> Result<Probed, Failure> {
+        let read = ProbeRead {
+            call: format!("secrets.get {name:?}"),
+            permission: "secretmanager.secrets.get",
+            reader: self.project.credentials.principal(),
+            grant: format!(
+                "grant it a role that holds it on project {:?} (roles/secretmanager.admin does)",
+                self.project.id
+            ),
+        };
+        let path = format!("secrets/{name}");
+        let got = match self
+            .project
+            .call_json::<Value>(Method::GET, &path, None)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(CallError::Google(e)) if e.is("NOT_FOUND") => Ok(false),
+            Err(e) => Err(e.into_failure(&read.call)),
+        };
+        read.outcome(got)
     }
 }
 

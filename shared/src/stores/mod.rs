@@ -8,13 +8,13 @@ pub mod paced;
 pub mod vault_kv;
 
 use crate::config::{DestinationConfig, SourceConfig};
-use crate::exchange::Caches;
 use crate::exchange::aws::AwsExchange;
 use crate::exchange::azure::EntraExchange;
 use crate::exchange::google::{self, GoogleCredentials};
+use crate::exchange::{Caches, Obtained};
 use crate::identity::{MetadataServer, TokenSource};
 use crate::marks::Marks;
-use crate::report::Failure;
+use crate::report::{Failure, FailureClass};
 use crate::secret::SecretValue;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -62,6 +62,13 @@ pub trait Source: Send + Sync {
     /// partial ARN) that the rules cannot match; `None` when it is already a name.
     async fn canonical_name(&self, _secret: &str) -> Result<Option<String>, Failure> {
         Ok(None)
+    }
+
+    /// Obtains the credentials the source reads with, from the process's cache
+    /// or by exchanging its identity's token, and says what they are; `None`
+    /// when it reads with the host's own credentials (no exchange).
+    async fn exchange(&self) -> Option<Result<Obtained, Failure>> {
+        None
     }
 }
 
@@ -143,6 +150,65 @@ pub trait Destination: Send + Sync {
 
     /// Credential exchanges this destination has caused so far in this process.
     fn exchanges(&self) -> u64;
+
+    /// Obtains the credentials the destination writes with, from the process's
+    /// cache or by exchanging its identity's token, and says what they are.
+    async fn exchange(&self) -> Option<Result<Obtained, Failure>> {
+        None
+    }
+
+    /// Reads what the destination holds under `name` (a name its rules would
+    /// write), never a value, to show its credentials may read there; whether a
+    /// secret is there does not matter. Nothing is written.
+    async fn probe(&self, name: &str) -> Result<Probed, Failure> {
+        let state = self.inspect(name).await?;
+        Ok(Probed {
+            call: format!("inspecting {name:?}"),
+            present: !matches!(state, DestinationState::Absent),
+        })
+    }
+}
+
+/// What a destination's probe read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probed {
+    /// The call made, as a person reads it (`DescribeSecret "prod/db"`).
+    pub call: String,
+    /// Whether a secret (or a deleted one) holds the name.
+    pub present: bool,
+}
+
+/// The one read a store's probe makes, and what it takes to be allowed it.
+pub(crate) struct ProbeRead<'a> {
+    /// The call, as a person reads it.
+    pub call: String,
+    /// The permission (IAM action, Google permission, RBAC data action) it needs.
+    pub permission: &'a str,
+    /// Who reads: the role, service account or application the exchange yields.
+    pub reader: String,
+    /// How to grant the permission.
+    pub grant: String,
+}
+
+impl ProbeRead<'_> {
+    /// The probe's outcome from whether the name is held, or the read's failure
+    /// (described with the call): a refusal (a 401 or 403, whatever the store's
+    /// own code) names the permission missing and how to grant it.
+    pub fn outcome(self, read: Result<bool, Failure>) -> Result<Probed, Failure> {
+        match read {
+            Ok(present) => Ok(Probed {
+                call: self.call,
+                present,
+            }),
+            // An exchange's refusal already says what to fix.
+            Err(f) if f.class == FailureClass::Auth && f.likely_cause().1.is_none() => Err(f
+                .with_likely_cause(format!(
+                    "{} lacks {}, which this read needs and so does the sync: {}",
+                    self.reader, self.permission, self.grant
+                ))),
+            Err(f) => Err(f),
+        }
+    }
 }
 
 /// Builds the adapter for a configured source.

@@ -3,7 +3,8 @@
 //! number of calls per second, whatever the pass's concurrency, and stays
 //! within its quotas.
 
-use super::{Destination, DestinationState, Listing, Source, SourceSecret, Write, Written};
+use super::{Destination, DestinationState, Listing, Probed, Source, SourceSecret, Write, Written};
+use crate::exchange::Obtained;
 use crate::report::Failure;
 use crate::secret::SecretValue;
 use std::sync::Arc;
@@ -72,6 +73,10 @@ impl Source for PacedSource {
         self.pacer.wait().await;
         self.inner.canonical_name(secret).await
     }
+
+    async fn exchange(&self) -> Option<Result<Obtained, Failure>> {
+        self.inner.exchange().await
+    }
 }
 
 /// A destination whose every call waits for its turn.
@@ -121,6 +126,15 @@ impl Destination for PacedDestination {
 
     fn exchanges(&self) -> u64 {
         self.inner.exchanges()
+    }
+
+    async fn exchange(&self) -> Option<Result<Obtained, Failure>> {
+        self.inner.exchange().await
+    }
+
+    async fn probe(&self, name: &str) -> Result<Probed, Failure> {
+        self.pacer.wait().await;
+        self.inner.probe(name).await
     }
 }
 

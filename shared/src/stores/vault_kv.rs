@@ -6,7 +6,7 @@
 
 use super::{Listing, Source, SourceSecret};
 use crate::config::VaultKvConfig;
-use crate::exchange::{BearerToken, CredentialCache};
+use crate::exchange::{BearerToken, CredentialCache, Obtained};
 use crate::http;
 use crate::identity::TokenSource;
 use crate::report::{Failure, FailureClass};
@@ -149,5 +149,9 @@ impl Source for VaultKvSource {
         // The data read, not the metadata: a deleted latest version has a version
         // number in the metadata but is gone, and both answers must agree.
         Ok(self.read(secret).await?.map(|s| s.version))
+    }
+
+    async fn exchange(&self) -> Option<Result<Obtained, Failure>> {
+        self.vault.obtain().await
     }
 }

@@ -292,6 +292,24 @@ impl SecretsManager {
         secret.with_stage(CURRENT).map(|v| v.value.clone())
     }
 
+    /// Schedules `name` in `region` for deletion, as an administrator would.
+    pub fn delete(&self, region: &str, name: &str) {
+        let mut store = self.state.store();
+        let secret = store.regions.get_mut(region).and_then(|r| r.get_mut(name));
+        if let Some(secret) = secret {
+            secret.deleted.get_or_insert_with(now);
+        }
+    }
+
+    /// Cancels the scheduled deletion of `name` in `region`.
+    pub fn restore(&self, region: &str, name: &str) {
+        let mut store = self.state.store();
+        let secret = store.regions.get_mut(region).and_then(|r| r.get_mut(name));
+        if let Some(secret) = secret {
+            secret.deleted = None;
+        }
+    }
+
     /// The tags of `name` in `region`.
     pub fn tags(&self, region: &str, name: &str) -> Vec<(String, String)> {
         let store = self.state.store();
