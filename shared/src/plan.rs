@@ -351,7 +351,13 @@ impl Engine {
                 return planned;
             }
             (_, Err(f), _) => {
-                planned.action = Action::Error;
+                // Two keys of one secret bound for one name are a collision, not
+                // an unreadable destination.
+                planned.action = if f.class == FailureClass::Conflict {
+                    Action::Collision
+                } else {
+                    Action::Error
+                };
                 planned.reason = Some(f.to_string());
                 return planned;
             }

@@ -4,8 +4,10 @@
 //! be tested against it. This front checks the web-identity token the way AWS does
 //! (trusted issuer, signature against the issuer's JWKS found through OIDC discovery,
 //! expiry, then the role's trust policy on `iss`, `aud` and `sub`) and only then obtains
-//! real moto credentials for the role with moto's signed `AssumeRole`. It answers in the
-//! AWS Query protocol, so the AWS SDK (which sends this call unsigned) can talk to it.
+//! credentials for the role: real moto credentials through moto's signed `AssumeRole`
+//! ([`StsFront::start`]), or a session the emulated IAM issues itself, which the
+//! in-process Secrets Manager accepts ([`StsFront::start_local`]). It answers in the AWS
+//! Query protocol, so the AWS SDK (which sends this call unsigned) can talk to it.
 //!
 //! It also answers the signed `GetWebIdentityToken` of outbound identity federation
 //! (see [`outbound`]).

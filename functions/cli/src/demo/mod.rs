@@ -24,16 +24,18 @@ use world::World;
 const BUDGET: std::time::Duration = std::time::Duration::from_secs(60);
 
 pub async fn demo(prepared: Prepared, keep: bool) -> Result<ExitCode, String> {
-    let dir = std::env::temp_dir().join(format!("fedsync-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let outcome = run(prepared, &dir).await;
+    // A folder only this user can read: it holds the demo's signing key.
+    let dir = tempfile::Builder::new()
+        .prefix("fedsync-demo-")
+        .tempdir()
+        .map_err(|e| format!("cannot create a temporary folder: {e}"))?;
+    let outcome = run(prepared, dir.path()).await;
     if keep {
+        let kept = dir.keep();
         println!(
             "\nThe demo's files (configuration, signing key, issuer documents) are kept in {}",
-            dir.display()
+            kept.display()
         );
-    } else {
-        let _ = std::fs::remove_dir_all(&dir);
     }
     outcome
 }
@@ -110,7 +112,7 @@ async fn run(prepared: Prepared, dir: &std::path::Path) -> Result<ExitCode, Stri
     ok &= failed;
     println!("\nfedsync doctor --config {}:", wrong_path.display());
     let exam = crate::doctor::examine(&wrong).await;
-    print!("{}", crate::doctor::render(&exam, colour()));
+    print!("{}", crate::doctor::render(&exam, crate::doctor::colour()));
     ok &= exam.failed();
 
     println!(
@@ -169,10 +171,4 @@ async fn send(
         }
     }
     Ok(())
-}
-
-/// Colours on a terminal, unless `NO_COLOR` is set.
-fn colour() -> bool {
-    use std::io::IsTerminal;
-    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }

@@ -172,12 +172,12 @@ impl World {
             r#"# fedsync's demo configuration: every endpoint is an in-process emulator.
 
 [triggers.notify]
-hmac_secret = "file:{notice_key}"
+hmac_secret = {notice_key}
 
 [identities.fedsync]
 kind = "signing-key"
 issuer = "{issuer}"
-key = "file:{key}"
+key = {key}
 subject = "{SUBJECT}"
 
 [sources.main]
@@ -221,8 +221,8 @@ match = "*"
 destinations = ["aws-dr", "azure-dr"]
 "#,
             issuer = issuer.url(),
-            key = key_path.display(),
-            notice_key = notice_key_path.display(),
+            key = file_reference(&key_path),
+            notice_key = file_reference(&notice_key_path),
             sm = aws.secrets_manager.endpoint(),
             sts = aws.sts.endpoint(),
             gsrc = GOOGLE_SOURCE.0,
@@ -309,6 +309,11 @@ destinations = ["aws-dr", "azure-dr"]
             self.azure.entra.successes(CLIENT),
         ]
     }
+}
+
+/// `file:PATH` as a TOML string, quoted and escaped whatever the path holds.
+fn file_reference(path: &Path) -> String {
+    serde_json::Value::String(format!("file:{}", path.display())).to_string()
 }
 
 fn write(path: &Path, text: &str) -> Result<(), String> {

@@ -431,12 +431,16 @@ pub async fn doctor(config: Option<&std::path::Path>, json: bool) -> Result<Exit
         let text = serde_json::to_string_pretty(&exam.to_json()).map_err(|e| e.to_string())?;
         println!("{text}");
     } else {
-        let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        print!("{}", render(&exam, colour));
+        print!("{}", render(&exam, colour()));
     }
     Ok(if exam.failed() {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Colours on a terminal, unless `NO_COLOR` is set.
+pub fn colour() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }

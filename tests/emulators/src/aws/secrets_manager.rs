@@ -529,9 +529,16 @@ impl Input<'_> {
         value.unwrap_or_default()
     }
 
-    /// `SecretString` or `SecretBinary` (base64), at most one and within the size limit.
+    /// `SecretString` or `SecretBinary` (base64), at most one and within the size limit
+    /// (counted in bytes, as AWS counts it).
     fn value(&self, violations: &mut Vec<String>) -> Result<Option<SecretValue>, SmError> {
-        let text = self.string("SecretString", 0, MAX_SECRET_BYTES, violations);
+        let text = self.string("SecretString", 0, usize::MAX, violations);
+        if text.as_ref().is_some_and(|t| t.len() > MAX_SECRET_BYTES) {
+            violations.push(format!(
+                "Value at 'secretString' failed to satisfy constraint: Member must have length \
+                 less than or equal to {MAX_SECRET_BYTES}"
+            ));
+        }
         let binary = match &self.0["SecretBinary"] {
             Value::Null => None,
             Value::String(b) => {
