@@ -1065,11 +1065,11 @@ impl Config {
     }
 
     /// The rules that cover one secret of one source, in file order.
-    pub fn rules_for<'a>(
-        &'a self,
-        source: &'a str,
-        secret: &'a str,
-    ) -> impl Iterator<Item = &'a Rule> + 'a {
+    pub fn rules_for<'c, 'q>(
+        &'c self,
+        source: &'q str,
+        secret: &'q str,
+    ) -> impl Iterator<Item = &'c Rule> + use<'c, 'q> {
         self.rules.iter().filter(move |r| r.matches(source, secret))
     }
 }

@@ -225,39 +225,16 @@ impl Engine {
         key: &ValueKey,
         into: &mut Vec<SecretPlan>,
     ) -> SourcePass {
-        let mut pass = SourcePass {
-            source: source.to_string(),
-            ..Default::default()
-        };
-        let mut page: Option<String> = None;
-        loop {
-            let listing = match store.list(page.as_deref()).await {
-                Ok(l) => l,
-                Err(f) => {
-                    pass.error = Some(f.to_string());
-                    return pass;
-                }
-            };
-            pass.pages += 1;
-            pass.listed += listing.names.len();
-            let covered: Vec<String> = (listing.names.into_iter())
-                .filter(|name| self.config.rules_for(source, name).next().is_some())
-                .collect();
-            pass.covered += covered.len();
+        let mut pages = self.covered_pages(store, source, None);
+        while let Some(covered) = pages.next().await {
             let planned: Vec<SecretPlan> = futures_util::stream::iter(covered)
                 .map(|secret| async move { self.plan_secret(store, source, &secret, key).await })
                 .buffered(self.config.reconcile.concurrency)
                 .collect()
                 .await;
             into.extend(planned);
-            match listing.next {
-                Some(next) => page = Some(next),
-                None => {
-                    pass.complete = true;
-                    return pass;
-                }
-            }
         }
+        pages.pass
     }
 
     /// Reads one source secret and decides every target it maps to.

@@ -167,6 +167,28 @@ impl Engine {
         }
     }
 
+    /// The pages of `source`, listed until the end or `stop_at`, each as the
+    /// secrets a rule covers.
+    pub(crate) fn covered_pages<'e>(
+        &'e self,
+        store: &'e dyn Source,
+        source: &'e str,
+        stop_at: Option<Instant>,
+    ) -> CoveredPages<'e> {
+        CoveredPages {
+            engine: self,
+            store,
+            stop_at,
+            next: None,
+            pass: SourcePass {
+                source: source.to_string(),
+                ..Default::default()
+            },
+            ended: false,
+        }
+    }
+
+    /// One source's part of a pass: every covered secret synced, page by page.
     async fn reconcile_source(
         &self,
         source: &str,
@@ -174,38 +196,15 @@ impl Engine {
         stop_at: Option<Instant>,
         report: &mut ReconcileReport,
     ) -> SourcePass {
-        let mut pass = SourcePass {
-            source: source.to_string(),
-            ..Default::default()
-        };
         let Some(store) = self.sources.get(source) else {
-            pass.error = Some("the configuration does not define this source".into());
-            return pass;
-        };
-        let mut page: Option<String> = None;
-        loop {
-            if stop_at.is_some_and(|t| Instant::now() >= t) {
-                pass.error = Some(format!(
-                    "stopped at the deadline after {} secrets; the next pass starts over",
-                    pass.listed
-                ));
-                return pass;
-            }
-            let listing = match store.list(page.as_deref()).await {
-                Ok(l) => l,
-                Err(f) => {
-                    pass.error = Some(f.to_string());
-                    return pass;
-                }
+            return SourcePass {
+                source: source.to_string(),
+                error: Some("the configuration does not define this source".into()),
+                ..Default::default()
             };
-            pass.pages += 1;
-            pass.listed += listing.names.len();
-            let covered: Vec<String> = listing
-                .names
-                .into_iter()
-                .filter(|name| self.config.rules_for(source, name).next().is_some())
-                .collect();
-            pass.covered += covered.len();
+        };
+        let mut pages = self.covered_pages(store.as_ref(), source, stop_at);
+        while let Some(covered) = pages.next().await {
             let mut synced = futures_util::stream::iter(covered)
                 .map(|secret| {
                     let change = SecretChange {
@@ -229,14 +228,60 @@ impl Engine {
                     report.secrets.push(secret);
                 }
             }
-            match listing.next {
-                Some(next) => page = Some(next),
-                None => {
-                    pass.complete = true;
-                    return pass;
-                }
-            }
         }
+        pages.pass
+    }
+}
+
+/// A source listed page by page (see [`Engine::covered_pages`]); `pass` counts
+/// what was listed and says how the listing ended.
+pub(crate) struct CoveredPages<'e> {
+    engine: &'e Engine,
+    store: &'e dyn Source,
+    stop_at: Option<Instant>,
+    next: Option<String>,
+    pub pass: SourcePass,
+    ended: bool,
+}
+
+impl CoveredPages<'_> {
+    /// The next page's covered secrets; `None` at the end, at the deadline or on
+    /// a listing failure (each recorded in `pass`).
+    pub async fn next(&mut self) -> Option<Vec<String>> {
+        if self.ended {
+            return None;
+        }
+        self.ended = true;
+        let pass = &mut self.pass;
+        if self.stop_at.is_some_and(|t| Instant::now() >= t) {
+            pass.error = Some(format!(
+                "stopped at the deadline after {} secrets; the next pass starts over",
+                pass.listed
+            ));
+            return None;
+        }
+        let listing = match self.store.list(self.next.as_deref()).await {
+            Ok(l) => l,
+            Err(f) => {
+                pass.error = Some(f.to_string());
+                return None;
+            }
+        };
+        pass.pages += 1;
+        pass.listed += listing.names.len();
+        let config = &self.engine.config;
+        let covered: Vec<String> = (listing.names.into_iter())
+            .filter(|name| config.rules_for(&pass.source, name).next().is_some())
+            .collect();
+        pass.covered += covered.len();
+        match listing.next {
+            Some(n) => {
+                self.next = Some(n);
+                self.ended = false;
+            }
+            None => pass.complete = true,
+        }
+        Some(covered)
     }
 }
 

@@ -334,9 +334,7 @@ impl Engine {
         secret: &str,
         named: Option<&str>,
     ) -> Prepared<'a> {
-        let rules: Vec<&'a Rule> = (self.config.rules.iter())
-            .filter(|r| r.matches(source_name, secret))
-            .collect();
+        let rules: Vec<&'a Rule> = self.config.rules_for(source_name, secret).collect();
         // Names known before the read (granularity secret) are inspected in parallel with it.
         let targets = self.targets(&rules, source_name, secret, None);
         let (read, states) = tokio::join!(source.read(secret), self.inspect_all(&targets));

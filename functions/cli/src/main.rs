@@ -9,6 +9,7 @@ mod issuer;
 mod plan;
 mod reconcile;
 mod run;
+mod table;
 mod trust_lint;
 
 use clap::{Parser, Subcommand};

@@ -122,24 +122,11 @@ fn print_plan(plan: &Plan) {
             "ACTION",
             "VALUE HASH",
             "WHY",
-        ]
-        .map(String::from);
-        let widths: Vec<usize> = (0..6)
-            .map(|i| {
-                rows.iter()
-                    .chain([&header])
-                    .map(|r| r[i].chars().count())
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        for row in [&header].into_iter().chain(&rows) {
-            let mut line = String::new();
-            for (cell, width) in row.iter().zip(&widths) {
-                line.push_str(&format!("{cell:width$}  "));
-            }
-            line.push_str(&row[6]);
-            println!("{}", line.trim_end());
+        ];
+        let widths = crate::table::widths(&header, &rows);
+        println!("{}", crate::table::line(&header, &widths, &[]));
+        for row in &rows {
+            println!("{}", crate::table::line(row, &widths, &[]));
         }
     }
     let t = &plan.totals;

@@ -82,28 +82,11 @@ pub fn print_report(report: &fedsync::Report) {
             ]
         })
         .collect();
-    let header = ["DESTINATION", "NAME", "EXCHANGES", "TIME", "STATUS"].map(String::from);
-    let widths: Vec<usize> = (0..4)
-        .map(|i| {
-            rows.iter()
-                .chain([&header])
-                .map(|r| r[i].len())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    for row in [&header].into_iter().chain(&rows) {
-        println!(
-            "{:w0$}  {:w1$}  {:>w2$}  {:>w3$}  {}",
-            row[0],
-            row[1],
-            row[2],
-            row[3],
-            row[4],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2],
-            w3 = widths[3]
-        );
+    let header = ["DESTINATION", "NAME", "EXCHANGES", "TIME", "STATUS"];
+    let widths = crate::table::widths(&header, &rows);
+    let right = [false, false, true, true, false];
+    println!("{}", crate::table::line(&header, &widths, &right));
+    for row in &rows {
+        println!("{}", crate::table::line(row, &widths, &right));
     }
 }

@@ -19,7 +19,7 @@ use fedsync::report::Failure;
 use fedsync::retry;
 use fedsync::triggers::event_grid::{self, EventGridAuth};
 use fedsync::triggers::notify::{self, Accepted, NotifyAuth};
-use fedsync::triggers::{self, Handled, vault_events};
+use fedsync::triggers::{Handled, vault_events};
 use fedsync::{Config, Engine, SecretChange};
 use serde_json::json;
 use std::collections::HashMap;
@@ -142,13 +142,7 @@ async fn receive(
         }
         Ok(Accepted::New(claim)) => {
             let parsed = parse(app.engine.config());
-            let handled = triggers::handle(&app.engine, parsed).await;
-            // A request that needs a retry is forgotten (the claim is dropped),
-            // so that the sender's resend of it is handled, not taken for a replay.
-            if let Some(claim) = claim.filter(|_| !handled.needs_retry()) {
-                claim.done();
-            }
-            answer(&handled)
+            answer(&notify::sync_claimed(&app.engine, claim, parsed).await)
         }
     }
 }

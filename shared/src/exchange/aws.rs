@@ -152,16 +152,7 @@ impl AwsExchange {
             err.describe(),
             token.claims
         );
-        // A token rejected outright is a trust problem, not a retryable one, unless STS says so.
-        let class = match err.class {
-            FailureClass::BadInput => FailureClass::Auth,
-            c => c,
-        };
-        let failure = Failure::new(class, message);
-        match hint(err, &token.claims, &self.audience) {
-            Some(hint) => failure.with_likely_cause(hint),
-            None => failure,
-        }
+        super::refusal(err.class, message, hint(err, &token.claims, &self.audience))
     }
 }
 

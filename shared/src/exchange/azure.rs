@@ -6,7 +6,7 @@
 use super::{BearerToken, CacheKey, CacheSlot, CredentialCache, Obtained};
 use crate::http::{self, HttpError};
 use crate::identity::{Claims, IdentityToken, TokenSource};
-use crate::report::{Failure, FailureClass};
+use crate::report::Failure;
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -169,15 +169,7 @@ impl EntraExchange {
             "Entra ID refused the federated credential of identity {:?} for client {} in tenant {}: {}: {description}. Presented {presented}",
             self.identity_name, self.app.client_id, self.app.tenant_id, entra.error
         );
-        let class = match e.class() {
-            FailureClass::BadInput => FailureClass::Auth,
-            c => c,
-        };
-        let failure = Failure::new(class, message);
-        match self.hint(code, presented) {
-            Some(hint) => failure.with_likely_cause(hint),
-            None => failure,
-        }
+        super::refusal(e.class(), message, self.hint(code, presented))
     }
 
     /// What most likely does not match, from the AADSTS code and the token's

@@ -7,7 +7,7 @@ use super::{BearerToken, CacheKey, CacheSlot, CredentialCache, Obtained};
 use crate::google::{CLOUD_PLATFORM, GoogleError, IAM_CREDENTIALS, STS};
 use crate::http::{self, HttpError};
 use crate::identity::{Claims, IdentityToken, MetadataServer, TokenSource};
-use crate::report::{Failure, FailureClass};
+use crate::report::Failure;
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -198,62 +198,17 @@ impl GoogleExchange {
         };
         let description = oauth.error_description.unwrap_or_default();
         let description = description.trim_end_matches('.');
-        let hint = self.sts_hint(&oauth.error, description, presented);
+        let hint = sts_hint(
+            &self.federation.provider,
+            &oauth.error,
+            description,
+            presented,
+        );
         let message = format!(
             "Google STS refused the token exchange for provider {} with identity {:?}: {}: {description}. Presented {}",
             self.federation.provider, self.identity_name, oauth.error, presented
         );
-        let class = if e.class() == FailureClass::BadInput {
-            FailureClass::Auth
-        } else {
-            e.class()
-        };
-        let failure = Failure::new(class, message);
-        match hint {
-            Some(hint) => failure.with_likely_cause(hint),
-            None => failure,
-        }
-    }
-
-    /// What most likely does not match, from the OAuth error and the phrases of
-    /// its documented descriptions, and the token's claims against the provider.
-    fn sts_hint(&self, error: &str, description: &str, presented: &Claims) -> Option<String> {
-        let provider = &self.federation.provider;
-        let iss = presented.iss.as_deref().unwrap_or("");
-        let aud = presented.aud.join(" ");
-        let sub = presented.sub.as_deref().unwrap_or("");
-        let said = |phrase: &str| description.to_ascii_lowercase().contains(phrase);
-        Some(match error {
-            "invalid_grant" if said("attribute condition") => format!(
-                "the provider's attribute condition rejected these claims (sub {sub:?}, aud {aud:?}, iss {iss:?}): \
-                 make the condition accept sub {sub:?}, or give the identity the subject the condition expects"
-            ),
-            "invalid_grant" if said("audience") => format!(
-                "the provider's allowed audiences must hold the token's aud {aud:?} (the store's `audience` setting): \
-                 add it to the provider's allowed audiences, or, for a provider that lists none, set `audience` to \
-                 {:?} (or leave it out, which means the same)",
-                crate::config::google_default_audience(provider)
-            ),
-            "invalid_grant" if said("issuer") && !said("key") => format!(
-                "the provider's issuer URI must be exactly the token's iss {iss:?} (scheme, host, path and trailing slash)"
-            ),
-            "invalid_grant" if said("kid") || said("key") || said("signature") => format!(
-                "Google could not verify the token with the keys {iss:?} publishes: its discovery document and JWKS \
-                 must answer from the internet and hold key id {:?}",
-                presented.kid.as_deref().unwrap_or("(none)")
-            ),
-            "invalid_grant" if said("expired") || said("iat") || said("lifetime") => {
-                "the token is outside its valid time (or lives 48 hours or more): check this host's clock and the token's lifetime".into()
-            }
-            "invalid_grant" => format!(
-                "the provider does not accept this token: check that its issuer URI is {iss:?}, that its allowed audiences \
-                 include {aud:?} (or are empty and the audience is \"https:\" + the provider's name), and that its attribute \
-                 condition holds for these claims"
-            ),
-            "invalid_target" => "the workload identity provider does not exist or is disabled: check the project number, pool and provider in workload_identity_provider".into(),
-            "invalid_request" => "the request was malformed: workload_identity_provider must be the provider's full resource name".into(),
-            _ => return None,
-        })
+        super::refusal(e.class(), message, hint)
     }
 
     fn explain_impersonation(
@@ -391,5 +346,105 @@ pub fn federation(
         iamcredentials_endpoint: iamcredentials_endpoint
             .unwrap_or(IAM_CREDENTIALS)
             .to_string(),
+    }
+}
+
+/// What most likely does not match, from the OAuth error and the phrases of
+/// its documented descriptions, and the token's claims against the provider.
+fn sts_hint(provider: &str, error: &str, description: &str, presented: &Claims) -> Option<String> {
+    let iss = presented.iss.as_deref().unwrap_or("");
+    let aud = presented.aud.join(" ");
+    let sub = presented.sub.as_deref().unwrap_or("");
+    // Google quotes the token's values in brackets (`ID Token [https://…]`): match
+    // its own words only, not an issuer URL that happens to hold "key".
+    let words = unquoted(description).to_ascii_lowercase();
+    let said = |phrase: &str| words.contains(phrase);
+    Some(match error {
+        "invalid_grant" if said("attribute condition") => format!(
+            "the provider's attribute condition rejected these claims (sub {sub:?}, aud {aud:?}, iss {iss:?}): \
+             make the condition accept sub {sub:?}, or give the identity the subject the condition expects"
+        ),
+        "invalid_grant" if said("audience") => format!(
+            "the provider's allowed audiences must hold the token's aud {aud:?} (the store's `audience` setting): \
+             add it to the provider's allowed audiences, or, for a provider that lists none, set `audience` to \
+             {:?} (or leave it out, which means the same)",
+            crate::config::google_default_audience(provider)
+        ),
+        "invalid_grant" if said("issuer") && !said("key") => format!(
+            "the provider's issuer URI must be exactly the token's iss {iss:?} (scheme, host, path and trailing slash)"
+        ),
+        "invalid_grant" if said("kid") || said("key") || said("signature") => format!(
+            "Google could not verify the token with the keys {iss:?} publishes: its discovery document and JWKS \
+             must answer from the internet and hold key id {:?}",
+            presented.kid.as_deref().unwrap_or("(none)")
+        ),
+        "invalid_grant" if said("expired") || said("iat") || said("lifetime") => {
+            "the token is outside its valid time (or lives 48 hours or more): check this host's clock and the token's lifetime".into()
+        }
+        "invalid_grant" => format!(
+            "the provider does not accept this token: check that its issuer URI is {iss:?}, that its allowed audiences \
+             include {aud:?} (or are empty and the audience is \"https:\" + the provider's name), and that its attribute \
+             condition holds for these claims"
+        ),
+        "invalid_target" => "the workload identity provider does not exist or is disabled: check the project number, pool and provider in workload_identity_provider".into(),
+        "invalid_request" => "the request was malformed: workload_identity_provider must be the provider's full resource name".into(),
+        _ => return None,
+    })
+}
+
+/// `text` without its bracketed quotations (`[…]`).
+fn unquoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut depth = 0usize;
+    for c in text.chars() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth = depth.saturating_sub(1),
+            c if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PROVIDER: &str =
+        "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/p";
+
+    fn claims(iss: &str) -> Claims {
+        Claims {
+            iss: Some(iss.into()),
+            sub: Some("fedsync:prod".into()),
+            aud: vec![format!("https:{PROVIDER}")],
+            ..Claims::default()
+        }
+    }
+
+    #[test]
+    fn an_issuer_mismatch_is_named_whatever_the_issuer_url_holds() {
+        let iss = "https://keycloak.example.com/realms/signing-keys";
+        let description = format!(
+            "The issuer in ID Token [{iss}] does not match the expected ones: \
+             [https://issuer.example.com]"
+        );
+        let hint = sts_hint(PROVIDER, "invalid_grant", &description, &claims(iss)).unwrap();
+        assert!(
+            hint.starts_with("the provider's issuer URI must be exactly"),
+            "{hint}"
+        );
+    }
+
+    #[test]
+    fn a_key_that_cannot_be_found_is_named() {
+        let iss = "https://issuer.example.com";
+        let description = "Failed to verify the signature of the ID token: no key matches [kid-1]";
+        let hint = sts_hint(PROVIDER, "invalid_grant", description, &claims(iss)).unwrap();
+        assert!(
+            hint.starts_with("Google could not verify the token"),
+            "{hint}"
+        );
     }
 }

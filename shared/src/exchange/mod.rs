@@ -10,7 +10,7 @@ pub mod google;
 
 pub use cache::{CacheKey, CredentialCache, Expiring};
 
-use crate::report::Failure;
+use crate::report::{Failure, FailureClass};
 use secrecy::{ExposeSecret, SecretBox};
 use std::fmt;
 use std::future::Future;
@@ -117,5 +117,20 @@ impl fmt::Debug for BearerToken {
         f.debug_struct("BearerToken")
             .field("expires_at", &self.expires_at)
             .finish_non_exhaustive()
+    }
+}
+
+/// A token exchange the cloud refused, as one failure: a refused token is a trust
+/// problem (`Auth`), not bad input, unless the cloud's answer says otherwise; with
+/// the likely cause when the exchange could name one.
+pub(crate) fn refusal(class: FailureClass, message: String, hint: Option<String>) -> Failure {
+    let class = match class {
+        FailureClass::BadInput => FailureClass::Auth,
+        c => c,
+    };
+    let failure = Failure::new(class, message);
+    match hint {
+        Some(hint) => failure.with_likely_cause(hint),
+        None => failure,
     }
 }

@@ -185,13 +185,10 @@ impl NotifyAuth {
             .strip_prefix("sha256=")
             .and_then(|h| hex::decode(h).ok())
             .ok_or_else(|| Refused("the signature is not sha256=<hex>".into()))?;
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(key).map_err(|_| Refused("unusable key".into()))?;
-        mac.update(timestamp.as_bytes());
-        mac.update(b".");
-        mac.update(body);
         // Constant-time comparison.
-        mac.verify_slice(&given)
+        mac(key, timestamp, body)
+            .map_err(|_| Refused("unusable key".into()))?
+            .verify_slice(&given)
             .map_err(|_| Refused("the signature does not match".into()))?;
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
@@ -277,6 +274,44 @@ struct Notice {
     kind: Option<String>,
 }
 
+/// The HMAC of a notice: `{timestamp}.{body}` under `key`.
+fn mac(
+    key: &[u8],
+    timestamp: &str,
+    body: &[u8],
+) -> Result<Hmac<Sha256>, hmac::digest::InvalidLength> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key)?;
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    Ok(mac)
+}
+
+/// `X-Fedsync-Signature` of a notice, as its sender computes it.
+pub fn sign(key: &[u8], timestamp: &str, body: &[u8]) -> Result<String, Failure> {
+    let mac = mac(key, timestamp, body)
+        .map_err(|_| Failure::new(FailureClass::BadInput, "the notice key is unusable"))?;
+    Ok(format!(
+        "sha256={}",
+        hex::encode(mac.finalize().into_bytes())
+    ))
+}
+
+/// Syncs the change of a request accepted as new, then settles its claim: the
+/// request is recorded as handled unless the sync asks for a retry, in which
+/// case it is forgotten, so that the sender's identical resend is handled.
+pub async fn sync_claimed(
+    engine: &crate::sync::Engine,
+    claim: Option<Claim<'_>>,
+    parsed: Result<Option<SecretChange>, Failure>,
+) -> super::Handled {
+    let handled = super::handle(engine, parsed).await;
+    if let Some(claim) = claim.filter(|_| !handled.needs_retry()) {
+        claim.done();
+    }
+    handled
+}
+
 /// Parses a notice's body; the error says what is wrong with it.
 pub fn parse(body: &[u8], config: &Config) -> Result<SecretChange, Failure> {
     let notice: Notice = serde_json::from_slice(body).map_err(|e| {
@@ -326,10 +361,7 @@ mod tests {
     }
 
     fn sign(key: &[u8], timestamp: &str, body: &[u8]) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
-        mac.update(format!("{timestamp}.").as_bytes());
-        mac.update(body);
-        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+        super::sign(key, timestamp, body).unwrap()
     }
 
     fn now() -> String {

@@ -7,8 +7,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use fedsync::Engine;
 use fedsync::triggers::notify::{self, Accepted, NotifyAuth};
 use fedsync::triggers::{self, Handled, sqs};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 
 use super::world::{Place, World};
 
@@ -210,21 +208,17 @@ async fn notice(engine: &Engine, event: &serde_json::Value, key: &[u8]) -> Handl
         .unwrap_or(Duration::ZERO)
         .as_secs()
         .to_string();
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
-    mac.update(format!("{timestamp}.").as_bytes());
-    mac.update(body);
-    let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    let signature = match notify::sign(key, &timestamp, body) {
+        Ok(signature) => signature,
+        Err(f) => return Handled::Rejected(f),
+    };
     match auth
         .verify(None, Some(&timestamp), Some(&signature), body)
         .await
     {
         Ok(Accepted::New(claim)) => {
             let parsed = notify::parse(body, engine.config()).map(Some);
-            let handled = triggers::handle(engine, parsed).await;
-            if let Some(claim) = claim.filter(|_| !handled.needs_retry()) {
-                claim.done();
-            }
-            handled
+            notify::sync_claimed(engine, claim, parsed).await
         }
         Ok(_) => Handled::Ignored,
         Err(refused) => Handled::Rejected(fedsync::report::Failure::new(
@@ -288,21 +282,12 @@ impl Table {
                 ]
             })
             .collect();
-        let header = ["CHANGE", "DESTINATION", "STATUS", "EXCHANGES", "TIME"].map(String::from);
-        let width = |i: usize| {
-            cells
-                .iter()
-                .chain([&header])
-                .map(|r| r[i].chars().count())
-                .max()
-                .unwrap_or(0)
-        };
-        let (w0, w1, w2, w3) = (width(0), width(1), width(2), width(3));
-        for r in [&header].into_iter().chain(&cells) {
-            println!(
-                "  {:w0$}  {:w1$}  {:w2$}  {:>w3$}  {:>8}",
-                r[0], r[1], r[2], r[3], r[4]
-            );
+        let header = ["CHANGE", "DESTINATION", "STATUS", "EXCHANGES", "TIME"];
+        let widths = crate::table::widths(&header, &cells);
+        let right = [false, false, false, true, true];
+        println!("  {}", crate::table::line(&header, &widths, &right));
+        for row in &cells {
+            println!("  {}", crate::table::line(row, &widths, &right));
         }
     }
 

@@ -17,15 +17,7 @@ pub fn render(exam: &Examination, colour: bool) -> String {
         .iter()
         .map(|c| [c.subject(), c.step.name().into(), c.status.label().into()])
         .collect();
-    let widths: Vec<usize> = (0..3)
-        .map(|i| {
-            rows.iter()
-                .map(|r| r[i].len())
-                .chain([header[i].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
+    let widths = crate::table::widths(&header, &rows);
     let indent = widths.iter().sum::<usize>() + 6;
     let mut out = format!(
         "{:w0$}  {:w1$}  {:w2$}  DETAIL\n",
