@@ -109,6 +109,27 @@ impl Clouds {
         value.ok().and_then(|v| v.secret_string().map(String::from))
     }
 
+    /// Gives the source secret `name` the value `value`: its first version creates it,
+    /// a later one is put as its new current version.
+    pub async fn set_source(&self, name: &str, value: String, first: bool) {
+        let sm = self.moto.secrets_manager();
+        if first {
+            sm.create_secret()
+                .name(name)
+                .secret_string(value)
+                .send()
+                .await
+                .unwrap();
+        } else {
+            sm.put_secret_value()
+                .secret_id(name)
+                .secret_string(value)
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+
     /// The configuration the function runs with; `destination_extra` adds keys to the destination.
     pub fn config(&self, destination_extra: &str, subject: &str) -> String {
         let rules = "[[rules]]\nsource = \"main\"\nmatch = \"prod/**\"\ndestinations = [\"aws-dr\"]\ntags = { team = \"platform\" }\n";

@@ -65,24 +65,9 @@ struct World {
 
 impl World {
     async fn put_source(&mut self, name: &str, change: usize) {
-        let sm = self.clouds.moto.secrets_manager();
         let v = secret(value(name, change));
         self.values.push(v.clone());
-        if change == 0 {
-            sm.create_secret()
-                .name(name)
-                .secret_string(v)
-                .send()
-                .await
-                .unwrap();
-        } else {
-            sm.put_secret_value()
-                .secret_id(name)
-                .secret_string(v)
-                .send()
-                .await
-                .unwrap();
-        }
+        self.clouds.set_source(name, v, change == 0).await;
     }
 
     /// A secret created at the destination by someone other than fedsync.

@@ -85,23 +85,8 @@ impl World {
     }
 
     async fn put_source(&self, name: &str, change: usize) {
-        let sm = self.clouds.moto.secrets_manager();
         let v = secret(value(name, change));
-        if change == 0 {
-            sm.create_secret()
-                .name(name)
-                .secret_string(v)
-                .send()
-                .await
-                .unwrap();
-        } else {
-            sm.put_secret_value()
-                .secret_id(name)
-                .secret_string(v)
-                .send()
-                .await
-                .unwrap();
-        }
+        self.clouds.set_source(name, v, change == 0).await;
     }
 
     /// What each destination holds for `name` (every name here is valid everywhere).
