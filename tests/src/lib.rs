@@ -6,7 +6,7 @@
 //! code under test.
 
 pub use fedsync_emulators::{
-    aws, azure, google, issuer, server, sigv4, static_files, sts_front, xml,
+    aws, azure, conditions, google, issuer, server, sigv4, static_files, sts_front, xml,
 };
 
 pub mod cli;

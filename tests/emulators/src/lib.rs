@@ -8,6 +8,7 @@
 
 pub mod aws;
 pub mod azure;
+pub mod conditions;
 pub mod google;
 pub mod issuer;
 pub mod server;

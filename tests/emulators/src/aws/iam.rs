@@ -117,7 +117,7 @@ impl Iam {
         let role_name = role_arn.rsplit('/').next().unwrap_or(role_arn);
         let arn = format!("arn:aws:sts::{ACCOUNT}:assumed-role/{role_name}/{session_name}");
         let assumed_role_id = format!("{role_id}:{session_name}");
-        let expires_at = SystemTime::now() + duration;
+        let expires_at = SystemTime::now() + crate::conditions::lifetime(duration);
         // Whole seconds, as STS reports the expiry.
         let expires_at = UNIX_EPOCH
             + Duration::from_secs(

@@ -247,7 +247,7 @@ impl SecretsManager {
             store: Mutex::default(),
         });
         let router_state = Arc::clone(&state);
-        let server = Server::start(|_| {
+        let server = Server::start_api(|_| {
             Router::new()
                 .route("/", post(handle))
                 .with_state(router_state)

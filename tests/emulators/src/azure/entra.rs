@@ -390,7 +390,7 @@ impl Entra {
             .build()
             .expect("build an HTTP client");
         let mut shared = None;
-        let server = Server::start(|url| {
+        let server = Server::start_api(|url| {
             let state = Arc::new(EntraState {
                 url: url.to_owned(),
                 key,
@@ -756,6 +756,7 @@ fn opaque() -> String {
 /// What a successful exchange produced.
 struct Issued {
     access_token: String,
+    expires_in: u64,
 }
 
 async fn token(
@@ -795,8 +796,8 @@ async fn token(
         Ok(issued) => {
             let body = json!({
                 "token_type": "Bearer",
-                "expires_in": EXPIRES_IN,
-                "ext_expires_in": EXPIRES_IN,
+                "expires_in": issued.expires_in,
+                "ext_expires_in": issued.expires_in,
                 "access_token": issued.access_token,
             });
             json_response(StatusCode::OK, &body, &correlation_id)
@@ -930,8 +931,12 @@ async fn exchange(
             ),
         ));
     }
-    let access_token = state.issue(&tenant_id, &client_id, &resource, now_secs() + EXPIRES_IN);
-    Ok(Issued { access_token })
+    let expires_in = crate::conditions::lifetime(Duration::from_secs(EXPIRES_IN)).as_secs();
+    let access_token = state.issue(&tenant_id, &client_id, &resource, now_secs() + expires_in);
+    Ok(Issued {
+        access_token,
+        expires_in,
+    })
 }
 
 /// The tenant GUID the path names: AADSTS50059 for the multi-tenant aliases (client

@@ -467,7 +467,7 @@ impl KeyVault {
             .unwrap_or_else(|| panic!("a tenant id is a GUID: {:?}", config.tenant_id));
         let entra = entra.shared();
         let mut shared = None;
-        let server = Server::start(|url| {
+        let server = Server::start_api(|url| {
             let state = Arc::new(KvState {
                 config,
                 url: url.to_owned(),

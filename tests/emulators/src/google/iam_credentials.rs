@@ -107,7 +107,7 @@ impl IamCredentials {
         });
         let router_state = Arc::clone(&state);
         let server =
-            Server::start(|_| Router::new().fallback(handle).with_state(router_state)).await;
+            Server::start_api(|_| Router::new().fallback(handle).with_state(router_state)).await;
         Self { state, server }
     }
 
@@ -286,6 +286,7 @@ fn generate(
             ));
         }
     };
+    let lifetime = crate::conditions::lifetime(lifetime);
     let access_token = state.tokens.issue(
         Principal::service_account(&email),
         &scopes,

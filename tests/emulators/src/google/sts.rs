@@ -228,7 +228,7 @@ impl Sts {
             config: Mutex::default(),
         });
         let router_state = Arc::clone(&state);
-        let server = Server::start(|_| {
+        let server = Server::start_api(|_| {
             Router::new()
                 .route("/v1/token", post(token))
                 .fallback(|| async { GoogleError::method_not_found() })
@@ -518,16 +518,17 @@ async fn exchange(
     }
     let principal = provider.principal(subject);
     let scopes: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
+    let lifetime = crate::conditions::lifetime(LIFETIME);
     let access_token = state
         .tokens
-        .issue(principal.clone(), &scopes, LIFETIME, TokenSource::Sts);
+        .issue(principal.clone(), &scopes, lifetime, TokenSource::Sts);
     Ok((
         principal,
         json!({
             "access_token": access_token,
             "issued_token_type": ACCESS_TOKEN_TYPE,
             "token_type": "Bearer",
-            "expires_in": LIFETIME.as_secs(),
+            "expires_in": lifetime.as_secs(),
         }),
     ))
 }
