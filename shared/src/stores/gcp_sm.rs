@@ -4,7 +4,13 @@
 //! name the Google version that holds the source version, so a retried write is
 //! recognized even though `addVersion` has no idempotency token, and marks
 //! patches carry the secret's `etag` so that racing writers are detected.
-//! A version is added before the marks that name it, never the other way round.
+//! When `inspect` has just read the latest version number, an update adds the
+//! version and patches the marks naming its predicted number at once (one round
+//! trip); it patches again when another writer took the predicted number, and
+//! puts the previous marks back when adding failed. Marks that name a version
+//! other than the latest are never trusted, so marks written ahead of their
+//! version do not hide a missing write (`add_and_mark` names the one narrow
+//! case that escapes).
 
 use super::{
     Destination, DestinationState, Listing, ProbeRead, Probed, Source, SourceSecret, Write, Written,
@@ -346,10 +352,15 @@ impl Source for GcpSmSource {
     }
 }
 
-/// What `inspect` saw of a secret, kept for the `write` that follows it
-/// (labels and annotations to preserve, the etag to make the marks patch
-/// conditional).
-type Seen = SecretMeta;
+/// What `inspect` saw of a secret, kept for the `write` that follows it.
+struct Seen {
+    /// The labels and annotations to preserve, and the etag that makes the
+    /// marks patch conditional.
+    meta: SecretMeta,
+    /// The latest version's number (0: no version yet) when it was read with
+    /// `meta`: the next `addVersion` is then predicted to add the one after it.
+    latest: Option<u64>,
+}
 
 /// Entries kept at most; inspected names that are never written do not pile up.
 const MAX_REMEMBERED: usize = 1024;
@@ -479,28 +490,56 @@ impl GcpSmDestination {
         Ok(Written::Done)
     }
 
+    /// `addVersion` with the write's value; the number of the version added.
+    async fn add_version(&self, write: &Write<'_>) -> Result<u64, Failure> {
+        let path = format!("secrets/{}:addVersion", write.name);
+        let body = Self::payload(write.value);
+        let added: VersionMeta = self
+            .project
+            .call_json(Method::POST, &path, Some(&*body))
+            .await
+            .map_err(|e| e.into_failure(format_args!("adding a version to {:?}", write.name)))?;
+        Ok(added.number())
+    }
+
+    /// Patches fedsync's marks naming Google version `version` over the labels
+    /// and annotations of `seen`, conditional on its etag; the secret as patched.
     async fn patch_marks(
         &self,
         write: &Write<'_>,
         seen: &SecretMeta,
         version: u64,
-    ) -> Result<(), Failure> {
+    ) -> Result<SecretMeta, Failure> {
         let mut labels = seen.labels.clone();
         labels.insert(LABEL_MANAGED_BY.into(), MANAGER.into());
-        let mut body = json!({"labels": labels, "annotations": Self::annotations(&seen.annotations, write, version)});
-        if let Some(etag) = &seen.etag {
+        let annotations = Self::annotations(&seen.annotations, write, version);
+        self.patch(write.name, &labels, &annotations, seen.etag.as_deref())
+            .await
+    }
+
+    /// Sets a secret's labels and annotations, conditional on `etag` when
+    /// given; the secret as patched (with its new etag).
+    async fn patch(
+        &self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+        annotations: &BTreeMap<String, String>,
+        etag: Option<&str>,
+    ) -> Result<SecretMeta, Failure> {
+        let mut body = json!({"labels": labels, "annotations": annotations});
+        if let Some(etag) = etag {
             body["etag"] = json!(etag);
         }
+        let path = format!("secrets/{name}?updateMask=labels,annotations");
         self.project
-            .call(Method::PATCH, &format!("secrets/{}?updateMask=labels,annotations", write.name), Some(&body))
+            .call_json(Method::PATCH, &path, Some(&body))
             .await
-            .map(|_| ())
             .map_err(|e| match e {
                 CallError::Google(g) if g.is("ABORTED") || g.is("FAILED_PRECONDITION") => Failure::new(
                     FailureClass::Unavailable,
-                    format!("another writer changed {:?} at the same time (etag mismatch); retrying will settle it", write.name),
+                    format!("another writer changed {name:?} at the same time (etag mismatch); retrying will settle it"),
                 ),
-                e => e.into_failure(format_args!("updating the marks of {:?}", write.name)),
+                e => e.into_failure(format_args!("updating the marks of {name:?}")),
             })
     }
 
@@ -515,31 +554,104 @@ impl GcpSmDestination {
             && zeroize::Zeroizing::new(data).as_slice() == write.value.expose_bytes()
         {
             return self
-                .patch_marks(write, &seen, number)
+                .patch_marks(write, &seen.meta, number)
                 .await
                 .map(|_| Written::Done);
         }
-        // The version first, then the marks naming it: marks never claim a version
-        // that does not exist. If the marks patch fails, the next attempt finds the
-        // value already there (above) and writes only the marks.
-        let path = format!("secrets/{}:addVersion", write.name);
-        let body = Self::payload(write.value);
-        let added: VersionMeta = self
-            .project
-            .call_json(Method::POST, &path, Some(&*body))
-            .await
-            .map_err(|e| e.into_failure(format_args!("adding a version to {:?}", write.name)))?;
-        self.patch_marks(write, &seen, added.number()).await?;
-        Ok(Written::Done)
+        match seen.latest {
+            Some(latest) if !unverified => self.add_and_mark(write, seen.meta, latest + 1).await,
+            // The latest number is not known: the version first, then the marks
+            // naming it. If the marks patch fails, the next attempt finds the
+            // value already there (above) and writes only the marks.
+            _ => {
+                let added = self.add_version(write).await?;
+                self.patch_marks(write, &seen.meta, added).await?;
+                Ok(Written::Done)
+            }
+        }
     }
 
+    /// The common update, in one round trip: `addVersion`, and at the same time
+    /// the marks patch naming `predicted`, the number the version is expected
+    /// to get (the latest `inspect` read, plus one). Adding a version leaves
+    /// the secret's etag as it is (a request changes only the etag of the
+    /// resource it applies to), so the patch stays conditional on the etag
+    /// `inspect` saw.
+    ///
+    /// Marks may so, for a moment or after a failure, name a version that does
+    /// not hold this value. That is safe because `inspect` trusts marks only
+    /// when the version they name is the latest one: marks naming a version
+    /// that does not exist, or one that a later version outdates, read as
+    /// unverified, and the next attempt compares the latest value before
+    /// writing (see [`Self::update`]). One case escapes: if adding the version
+    /// fails and putting the previous marks back fails too, and another writer
+    /// then adds the predicted number before fedsync writes again, the marks
+    /// name that writer's version as the latest and are trusted (until the
+    /// source changes, or a reconcile pass checks the value hash).
+    async fn add_and_mark(
+        &self,
+        write: &Write<'_>,
+        seen: SecretMeta,
+        predicted: u64,
+    ) -> Result<Written, Failure> {
+        let (added, marked) = tokio::join!(
+            self.add_version(write),
+            self.patch_marks(write, &seen, predicted)
+        );
+        match (added, marked) {
+            (Ok(added), Ok(_)) if added == predicted => Ok(Written::Done),
+            // Another writer added a version meanwhile: name the one that holds
+            // this value (conditional on the etag the first patch left). If this
+            // fails, the marks name an outdated version: unverified, as above.
+            (Ok(added), Ok(marked)) => {
+                self.patch_marks(write, &marked, added).await?;
+                Ok(Written::Done)
+            }
+            // The value is there, the marks still name the previous version, as
+            // when the sequential order's marks patch fails: the next attempt
+            // finds the value (unverified) and writes only the marks.
+            (Ok(_), Err(failure)) => Err(failure),
+            // The marks claim a version that was not added: put the previous
+            // labels and annotations back. Should that fail too, the marks name a
+            // version that does not exist, unverified until one does (if the
+            // `addVersion` did land and only its answer was lost, they are right).
+            (Err(failure), Ok(marked)) => {
+                self.restore(write.name, &seen, &marked).await;
+                Err(failure)
+            }
+            (Err(failure), Err(_)) => Err(failure),
+        }
+    }
+
+    /// Best effort: puts back the labels and annotations of `seen` over the
+    /// marks patch that answered `marked`, conditional on its etag.
+    async fn restore(&self, name: &str, seen: &SecretMeta, marked: &SecretMeta) {
+        let restored = self
+            .patch(
+                name,
+                &seen.labels,
+                &seen.annotations,
+                marked.etag.as_deref(),
+            )
+            .await;
+        if let Err(failure) = restored {
+            tracing::warn!(
+                secret = name,
+                error = %failure.message,
+                "adding a version failed and the marks naming it could not be put back; the next sync reads them as unverified while no such version is the latest"
+            );
+        }
+    }
+
+    /// The secret's labels, annotations and etag, without its latest version.
     async fn fetch(&self, name: &str) -> Result<Seen, Failure> {
         let path = format!("secrets/{name}");
         let meta = self
             .project
             .call_json::<SecretMeta>(Method::GET, &path, None)
             .await;
-        meta.map_err(|e| e.into_failure(format_args!("reading {name:?}")))
+        let meta = meta.map_err(|e| e.into_failure(format_args!("reading {name:?}")))?;
+        Ok(Seen { meta, latest: None })
     }
 }
 
@@ -602,7 +714,8 @@ impl Destination for GcpSmDestination {
             }),
             _ => None,
         };
-        self.remember(name, meta);
+        let latest = Some(latest.unwrap_or(0));
+        self.remember(name, Seen { meta, latest });
         Ok(DestinationState::Present {
             managed,
             marks,

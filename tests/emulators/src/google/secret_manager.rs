@@ -13,7 +13,8 @@
 //! non-empty filter) answer 501 `UNIMPLEMENTED`, so a test depending on them fails instead
 //! of passing against a fake.
 //!
-//! Every call goes through, in order: injected faults; the bearer token (401
+//! Every call goes through, in order: injected races (another writer's version added
+//! just before); injected faults; the bearer token (401
 //! `UNAUTHENTICATED` unless it is one of ours and unexpired, 403 without the
 //! `cloud-platform` scope); query parameters and JSON shape (400, unknown names refused);
 //! resource-name format (400); IAM (403 `PERMISSION_DENIED`, `Permission '…' denied for
@@ -328,7 +329,10 @@ struct Store {
     grants: Vec<Grant>,
     /// Keyed by `(project number, secret id)`.
     secrets: BTreeMap<(String, String), StoredSecret>,
-    faults: HashMap<SecretManagerMethod, VecDeque<GoogleError>>,
+    /// `None`: a call let through before the faults that follow.
+    faults: HashMap<SecretManagerMethod, VecDeque<Option<GoogleError>>>,
+    /// Versions another writer adds just before a call: `(project number, secret, data)`.
+    races: HashMap<SecretManagerMethod, VecDeque<(String, String, Vec<u8>)>>,
     calls: Vec<SecretManagerCall>,
     last_etag: u64,
 }
@@ -397,7 +401,7 @@ impl SecretManager {
         });
         let router_state = Arc::clone(&state);
         let server =
-            Server::start(|_| Router::new().fallback(handle).with_state(router_state)).await;
+            Server::start_api(|_| Router::new().fallback(handle).with_state(router_state)).await;
         Self { state, server }
     }
 
@@ -511,24 +515,27 @@ impl SecretManager {
     /// If the secret does not exist.
     pub fn add_version(&self, project: &str, secret: &str, data: &[u8]) -> u64 {
         let number = self.number(project);
-        let mut store = self.state.store();
-        let etag = store.next_etag();
-        let stored = store
-            .secrets
-            .get_mut(&(number, secret.to_owned()))
-            .unwrap_or_else(|| panic!("no secret {secret}"));
-        let version = stored.versions.len() as u64 + 1;
-        stored.versions.push(StoredVersion {
-            number: version,
-            create_time: SystemTime::now(),
-            destroy_time: None,
-            state: VersionState::Enabled,
-            data: data.to_vec(),
-            crc32c: crc32c::crc32c(data),
-            client_checksum: false,
-            etag,
-        });
-        version
+        push_version(&mut self.state.store(), &number, secret, data)
+            .unwrap_or_else(|| panic!("no secret {secret}"))
+    }
+
+    /// Before serving the next call to `method`, adds an enabled version holding
+    /// `data` to `secret` directly, as another writer racing the caller would (the
+    /// race is spent even if the secret is gone by then).
+    pub fn add_version_before_next(
+        &self,
+        method: SecretManagerMethod,
+        project: &str,
+        secret: &str,
+        data: &[u8],
+    ) {
+        let number = self.number(project);
+        self.state
+            .store()
+            .races
+            .entry(method)
+            .or_default()
+            .push_back((number, secret.to_owned(), data.to_vec()));
     }
 
     /// Sets a version's state directly (destroying drops its data).
@@ -609,12 +616,23 @@ impl SecretManager {
             .faults
             .entry(method)
             .or_default()
-            .extend(std::iter::repeat_n(error, count));
+            .extend(std::iter::repeat_n(Some(error), count));
     }
 
-    /// Drops the faults not served yet.
+    /// Lets the next `passed` calls to `method` through (after the faults already
+    /// queued), then answers one more with `error`, before authenticating it.
+    pub fn fail_after(&self, method: SecretManagerMethod, passed: usize, error: GoogleError) {
+        let mut store = self.state.store();
+        let faults = store.faults.entry(method).or_default();
+        faults.extend(std::iter::repeat_n(None, passed));
+        faults.push_back(Some(error));
+    }
+
+    /// Drops the faults and races not served yet.
     pub fn clear_faults(&self) {
-        self.state.store().faults.clear();
+        let mut store = self.state.store();
+        store.faults.clear();
+        store.races.clear();
     }
 
     /// How many calls to `method` were answered (refusals included).
@@ -631,6 +649,27 @@ impl SecretManager {
     pub fn call_log(&self) -> Vec<SecretManagerCall> {
         self.state.store().calls.clone()
     }
+}
+
+/// Adds an enabled version holding `data`, without a client checksum; its number, or
+/// `None` if the secret does not exist.
+fn push_version(store: &mut Store, number: &str, secret: &str, data: &[u8]) -> Option<u64> {
+    let etag = store.next_etag();
+    let stored = store
+        .secrets
+        .get_mut(&(number.to_owned(), secret.to_owned()))?;
+    let version = stored.versions.last().map_or(1, |v| v.number + 1);
+    stored.versions.push(StoredVersion {
+        number: version,
+        create_time: SystemTime::now(),
+        destroy_time: None,
+        state: VersionState::Enabled,
+        data: data.to_vec(),
+        crc32c: crc32c::crc32c(data),
+        client_checksum: false,
+        etag,
+    });
+    Some(version)
 }
 
 fn set_state(version: &mut StoredVersion, state: VersionState, etag: String) {
@@ -775,11 +814,21 @@ async fn handle(
         Ok(route) => route,
         Err(error) => return error.into_response(),
     };
-    let fault = state
-        .store()
-        .faults
-        .get_mut(&route.method)
-        .and_then(VecDeque::pop_front);
+    let fault = {
+        let mut store = state.store();
+        let race = store
+            .races
+            .get_mut(&route.method)
+            .and_then(VecDeque::pop_front);
+        if let Some((number, secret, data)) = race {
+            push_version(&mut store, &number, &secret, &data);
+        }
+        store
+            .faults
+            .get_mut(&route.method)
+            .and_then(VecDeque::pop_front)
+            .flatten()
+    };
     let outcome = match fault {
         Some(fault) => Err(fault),
         None => serve(&state, &route, uri.query(), &headers, &body),
