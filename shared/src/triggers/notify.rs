@@ -16,7 +16,7 @@ use hmac::{Hmac, Mac};
 use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 use sha2::Sha256;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::OnceCell;
@@ -52,7 +52,7 @@ enum Seen {
 /// of the identical request is handled anew rather than taken for a replay.
 #[derive(Debug)]
 pub struct Claim<'a> {
-    seen: &'a Mutex<HashMap<Vec<u8>, (Seen, Instant)>>,
+    seen: &'a Mutex<Replays>,
     signature: Vec<u8>,
     done: bool,
 }
@@ -65,14 +65,47 @@ impl Claim<'_> {
 
 impl Drop for Claim<'_> {
     fn drop(&mut self) {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let mut replays = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         if self.done {
-            if let Some(entry) = seen.get_mut(&self.signature) {
+            if let Some(entry) = replays.seen.get_mut(&self.signature) {
                 entry.0 = Seen::Done;
             }
         } else {
-            seen.remove(&self.signature);
+            replays.seen.remove(&self.signature);
         }
+    }
+}
+
+/// The signatures seen within the window, how far each got and when it stops
+/// mattering. `expiry` lists them in the order they were first seen, which is the
+/// order they expire in (each lives the same time), so that forgetting the
+/// expired ones costs each request only what has expired since the last.
+#[derive(Debug, Default)]
+struct Replays {
+    seen: HashMap<Vec<u8>, (Seen, Instant)>,
+    expiry: VecDeque<(Instant, Vec<u8>)>,
+}
+
+impl Replays {
+    fn forget_expired(&mut self, now: Instant) {
+        while self.expiry.front().is_some_and(|(until, _)| *until <= now) {
+            let Some((_, signature)) = self.expiry.pop_front() else {
+                break;
+            };
+            // Kept if it was claimed again since (forgotten, then seen anew).
+            if self
+                .seen
+                .get(&signature)
+                .is_some_and(|(_, until)| *until <= now)
+            {
+                self.seen.remove(&signature);
+            }
+        }
+    }
+
+    fn claim(&mut self, signature: Vec<u8>, until: Instant) {
+        self.seen.insert(signature.clone(), (Seen::InFlight, until));
+        self.expiry.push_back((until, signature));
     }
 }
 
@@ -85,9 +118,7 @@ struct Issuer {
 pub struct NotifyAuth {
     hmac_key: Option<Vec<u8>>,
     issuers: Vec<Issuer>,
-    /// Signatures seen within the window, how far they got, and when they
-    /// stop mattering.
-    seen: Mutex<HashMap<Vec<u8>, (Seen, Instant)>>,
+    seen: Mutex<Replays>,
 }
 
 #[derive(Deserialize)]
@@ -134,7 +165,7 @@ impl NotifyAuth {
         Ok(NotifyAuth {
             hmac_key,
             issuers,
-            seen: Mutex::new(HashMap::new()),
+            seen: Mutex::default(),
         })
     }
 
@@ -190,15 +221,15 @@ impl NotifyAuth {
             .map_err(|_| Refused("unusable key".into()))?
             .verify_slice(&given)
             .map_err(|_| Refused("the signature does not match".into()))?;
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let mut replays = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
-        seen.retain(|_, (_, until)| *until > now);
-        match seen.get(&given) {
+        replays.forget_expired(now);
+        match replays.seen.get(&given) {
             Some((Seen::Done, _)) => return Ok(Accepted::Replay),
             Some((Seen::InFlight, _)) => return Ok(Accepted::InFlight),
             None => {}
         }
-        seen.insert(given.clone(), (Seen::InFlight, now + 2 * REPLAY_WINDOW));
+        replays.claim(given.clone(), now + 2 * REPLAY_WINDOW);
         Ok(Accepted::New(Some(Claim {
             seen: &self.seen,
             signature: given,
@@ -356,7 +387,7 @@ mod tests {
         NotifyAuth {
             hmac_key: Some(vec![7u8; 32]),
             issuers: vec![],
-            seen: Mutex::new(HashMap::new()),
+            seen: Mutex::default(),
         }
     }
 
@@ -389,6 +420,28 @@ mod tests {
             a.verify(None, Some(&ts), Some(&sig), body).await,
             Ok(Accepted::Replay)
         ));
+    }
+
+    #[test]
+    fn expired_signatures_are_forgotten_and_a_claim_made_again_is_kept() {
+        let start = Instant::now();
+        let later = |s: u64| start + std::time::Duration::from_secs(s);
+        let mut replays = Replays::default();
+        replays.claim(b"first".to_vec(), later(10));
+        replays.claim(b"second".to_vec(), later(20));
+        // "first" is forgotten (a retry), then claimed again, living longer.
+        replays.seen.remove(b"first".as_slice());
+        replays.claim(b"first".to_vec(), later(30));
+        replays.forget_expired(later(10));
+        assert!(
+            replays.seen.contains_key(b"first".as_slice()),
+            "claimed again"
+        );
+        replays.forget_expired(later(20));
+        assert!(!replays.seen.contains_key(b"second".as_slice()));
+        assert!(replays.seen.contains_key(b"first".as_slice()));
+        replays.forget_expired(later(30));
+        assert!(replays.seen.is_empty() && replays.expiry.is_empty());
     }
 
     #[tokio::test]
