@@ -210,6 +210,35 @@ impl Moto {
         aws_sdk_sqs::Client::from_conf(config)
     }
 
+    /// The relay's change queue: a FIFO queue `name` with content-based
+    /// deduplication; its URL, and a role that may send to it and do nothing else.
+    /// Call while IAM checking is off.
+    pub async fn change_queue(&self, name: &str) -> (String, String) {
+        let url = self
+            .sqs()
+            .create_queue()
+            .queue_name(name)
+            .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
+            .attributes(
+                aws_sdk_sqs::types::QueueAttributeName::ContentBasedDeduplication,
+                "true",
+            )
+            .send()
+            .await
+            .expect("create the change queue")
+            .queue_url
+            .expect("CreateQueue answers the queue's URL");
+        let role = self
+            .create_role(
+                "fedsync-relay",
+                &json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                    "Action": "sqs:SendMessage",
+                    "Resource": format!("arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}")}]}),
+            )
+            .await;
+        (url, role)
+    }
+
     /// A KMS client for `region` signed with the admin key.
     pub fn kms(&self, region: &str) -> aws_sdk_kms::Client {
         let config = aws_sdk_kms::Config::builder()

@@ -214,27 +214,8 @@ async fn the_relay_queues_each_secret_in_its_own_group_and_the_function_drains_t
     let moto = &clouds.moto;
     let sqs = moto.sqs();
     moto.disable_iam_auth().await;
-    let queue = sqs
-        .create_queue()
-        .queue_name("fedsync-changes.fifo")
-        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
-        .attributes(
-            aws_sdk_sqs::types::QueueAttributeName::ContentBasedDeduplication,
-            "true",
-        )
-        .send()
-        .await
-        .unwrap();
-    let queue_url = queue.queue_url.unwrap();
     // The relay may queue messages, and nothing else: no secret is read through it.
-    let relay_role = moto
-        .create_role(
-            "fedsync-relay",
-            &json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-                "Action": "sqs:SendMessage",
-                "Resource": "arn:aws:sqs:us-east-1:123456789012:fedsync-changes.fifo"}]}),
-        )
-        .await;
+    let (queue_url, relay_role) = moto.change_queue("fedsync-changes.fifo").await;
     moto.enable_iam_auth().await;
     let mut env = credentials_env(&moto.role_credentials(&relay_role, "relay").await);
     env.extend([
