@@ -27,28 +27,24 @@ pub struct Client {
     /// Everything but the metadata server: names resolving to link-local or
     /// metadata addresses are refused.
     public: reqwest::Client,
-    /// The configured metadata server only (its name resolves to a link-local address).
-    metadata: reqwest::Client,
+    /// The configured metadata server only (its name resolves to a link-local
+    /// address). Built on its first request: building a client loads the system's
+    /// root certificates (a few milliseconds), which most processes, never asking
+    /// a metadata server, need not pay twice.
+    metadata: OnceLock<reqwest::Client>,
 }
 
 impl Client {
     fn new(resolver: egress::Resolver) -> Self {
-        #[allow(clippy::disallowed_methods)] // The one place a reqwest client is built.
-        let builder = || {
-            reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(3))
-                .timeout(Duration::from_secs(25))
-                .user_agent(concat!("fedsync/", env!("CARGO_PKG_VERSION")))
-                // A redirect would re-send a token request's body elsewhere, or lead
-                // past the guard: never follow one (a 3xx is an error).
-                .redirect(reqwest::redirect::Policy::none())
-        };
-        let build =
-            |b: reqwest::ClientBuilder| b.build().expect("the HTTP client's settings are valid");
         Client {
             public: build(builder().dns_resolver(resolver)),
-            metadata: build(builder()),
+            metadata: OnceLock::new(),
         }
+    }
+
+    /// The client for the configured metadata server.
+    fn metadata(&self) -> &reqwest::Client {
+        self.metadata.get_or_init(|| build(builder()))
     }
 
     pub fn get<U: IntoUrl>(&self, url: U) -> RequestBuilder<'_> {
@@ -73,6 +69,24 @@ impl Client {
             idempotency,
         }
     }
+}
+
+/// The settings both of [`Client`]'s clients share.
+fn builder() -> reqwest::ClientBuilder {
+    #[allow(clippy::disallowed_methods)] // The one place a reqwest client is built.
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .timeout(Duration::from_secs(25))
+        .user_agent(concat!("fedsync/", env!("CARGO_PKG_VERSION")))
+        // A redirect would re-send a token request's body elsewhere, or lead
+        // past the guard: never follow one (a 3xx is an error).
+        .redirect(reqwest::redirect::Policy::none())
+}
+
+fn build(builder: reqwest::ClientBuilder) -> reqwest::Client {
+    builder
+        .build()
+        .expect("the HTTP client's settings are valid")
 }
 
 /// A request being built; [`RequestBuilder::send`] checks it against the guard.
@@ -135,7 +149,7 @@ impl RequestBuilder<'_> {
         let client = match &self.metadata_server {
             Some(server) => {
                 egress::check_metadata_request(request.url(), server)?;
-                &self.client.metadata
+                self.client.metadata()
             }
             None => {
                 egress::check(request.url())?;
