@@ -47,7 +47,7 @@ impl Receiver {
                 "{name} did not listen on {port}; logs:\n{}",
                 process.logs()
             );
-            tokio::time::sleep(Duration::from_micros(500)).await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
         Receiver {
             process,

@@ -560,7 +560,8 @@ impl GcpSmDestination {
         }
         match seen.latest {
             Some(latest) if !unverified => self.add_and_mark(write, seen.meta, latest + 1).await,
-            // The latest number is not known: the version first, then the marks
+            // The latest number is not known, or the marks are unverified (an
+            // earlier write may be half done): the version first, then the marks
             // naming it. If the marks patch fails, the next attempt finds the
             // value already there (above) and writes only the marks.
             _ => {
@@ -583,11 +584,14 @@ impl GcpSmDestination {
     /// when the version they name is the latest one: marks naming a version
     /// that does not exist, or one that a later version outdates, read as
     /// unverified, and the next attempt compares the latest value before
-    /// writing (see [`Self::update`]). One case escapes: if adding the version
-    /// fails and putting the previous marks back fails too, and another writer
-    /// then adds the predicted number before fedsync writes again, the marks
-    /// name that writer's version as the latest and are trusted (until the
-    /// source changes, or a reconcile pass checks the value hash).
+    /// writing (see [`Self::update`]). One case escapes: marks left naming the
+    /// predicted number without fedsync's version, which another writer then
+    /// adds before fedsync writes again, are trusted as naming the latest (until
+    /// the source changes, or a reconcile pass checks the value hash). Marks are
+    /// left so when adding fails and putting them back fails too (the put-back
+    /// is refused outright when adding spent the sync's deadline), when both
+    /// calls fail but the patch's lost answer hid that it landed, or when the
+    /// sync is abandoned between the two answers.
     async fn add_and_mark(
         &self,
         write: &Write<'_>,

@@ -77,7 +77,7 @@ impl Drop for Claim<'_> {
 }
 
 /// The signatures seen within the window, how far each got and when it stops
-/// mattering. `expiry` lists them in the order they were first seen, which is the
+/// mattering. `expiry` lists them in the order they were claimed, which is the
 /// order they expire in (each lives the same time), so that forgetting the
 /// expired ones costs each request only what has expired since the last.
 #[derive(Debug, Default)]

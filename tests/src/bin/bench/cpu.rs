@@ -4,16 +4,22 @@
 
 use std::time::Duration;
 
-/// CPU time the process `pid` has used so far (its live threads).
+/// CPU time the process `pid` has used so far (its live threads: a thread that
+/// has exited takes its time with it, so measure over spans in which the
+/// process keeps its threads, as a tokio runtime does).
 pub fn of(pid: u32) -> Duration {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
         .unwrap_or_else(|e| panic!("the threads of process {pid}: {e}"));
-    let nanos: u64 = tasks
+    let nanos: Vec<u64> = tasks
         .filter_map(Result::ok)
         .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
         .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
-        .sum();
-    Duration::from_nanos(nanos)
+        .collect();
+    assert!(
+        !nanos.is_empty(),
+        "no schedstat could be read for process {pid}"
+    );
+    Duration::from_nanos(nanos.iter().sum())
 }
 
 /// CPU time this process has used so far.

@@ -36,6 +36,7 @@ pub struct Fanout {
     pub warm: Measured,
     pub cold: Measured,
     pub cpu_per_write: Duration,
+    pub cpu_per_change: Duration,
 }
 
 /// A path's median latency with the delay and without it, and its floor.
@@ -58,6 +59,11 @@ impl Measured {
 
     pub fn ratio(&self) -> f64 {
         self.delayed.as_secs_f64() / self.floor.as_secs_f64()
+    }
+
+    /// Against the round trips alone, as if fedsync and the clouds took no time.
+    pub fn network_ratio(&self, delay: Duration) -> f64 {
+        self.delayed.as_secs_f64() / (delay * self.trips).as_secs_f64()
     }
 }
 
@@ -84,15 +90,26 @@ pub async fn measure(destinations: usize, delay: Duration) -> Fanout {
     for _ in 0..CPU_CHANGES {
         let change = next_change(&world);
         let synced = world.notify(&receiver, &change).await;
+        assert_eq!(
+            synced.written, destinations,
+            "every destination writes each change"
+        );
         written += synced.written;
         undelayed.push(synced.latency);
     }
-    let cpu_per_write = (cpu::of(receiver.id()) - before.0) / written.max(1) as u32;
+    let cpu = cpu::of(receiver.id()) - before.0;
+    let cpu_per_write = cpu / written.max(1) as u32;
+    let cpu_per_change = cpu / CPU_CHANGES as u32;
     conditions::set_delay(delay);
     let mut delayed = Vec::new();
     for _ in 0..WARM_SAMPLES {
         let change = next_change(&world);
-        delayed.push(world.notify(&receiver, &change).await.latency);
+        let synced = world.notify(&receiver, &change).await;
+        assert_eq!(
+            synced.written, destinations,
+            "every destination writes each change"
+        );
+        delayed.push(synced.latency);
     }
     assert_eq!(
         world.all_exchanges(),
@@ -110,7 +127,12 @@ pub async fn measure(destinations: usize, delay: Duration) -> Fanout {
         let receiver = world.receiver().await;
         let change = next_change(&world);
         conditions::set_delay(if with_delay { delay } else { Duration::ZERO });
-        let latency = world.notify(&receiver, &change).await.latency;
+        let synced = world.notify(&receiver, &change).await;
+        assert_eq!(
+            synced.written, destinations,
+            "every destination writes each change"
+        );
+        let latency = synced.latency;
         if with_delay {
             cold_delayed.push(latency);
         } else {
@@ -129,6 +151,7 @@ pub async fn measure(destinations: usize, delay: Duration) -> Fanout {
         warm,
         cold,
         cpu_per_write,
+        cpu_per_change,
     }
 }
 
@@ -175,6 +198,7 @@ pub async fn run(delay: Duration) -> (Table, Table) {
             "measured / floor",
             "target",
             "",
+            "measured / round trips alone",
         ],
     );
     let three = fanouts
@@ -198,6 +222,7 @@ pub async fn run(delay: Duration) -> (Table, Table) {
             format!("{:.2}", m.ratio()),
             format!("≤ {target}"),
             verdict(m.ratio() <= target),
+            format!("{:.2}", m.network_ratio(delay)),
         ]);
     }
 
@@ -216,6 +241,8 @@ pub async fn run(delay: Duration) -> (Table, Table) {
             "warm / floor",
             "cold",
             "cold / floor",
+            "warm, cold / round trips alone",
+            "CPU per change",
             "CPU per write",
         ],
     );
@@ -226,8 +253,26 @@ pub async fn run(delay: Duration) -> (Table, Table) {
             format!("{:.2}", f.warm.ratio()),
             ms(f.cold.delayed),
             format!("{:.2}", f.cold.ratio()),
+            format!(
+                "{:.2}, {:.2}",
+                f.warm.network_ratio(delay),
+                f.cold.network_ratio(delay)
+            ),
+            us(f.cpu_per_change),
             us(f.cpu_per_write),
         ]);
+    }
+    if let (Some(first), Some(last)) = (fanouts.first(), fanouts.last()) {
+        let more = (last.destinations - first.destinations).max(1) as u32;
+        let marginal = last.cpu_per_change.saturating_sub(first.cpu_per_change) / more;
+        scaling.note(format!(
+            "CPU per change grows by {} per destination from {} to {} destinations; CPU \
+             per write falls towards that as the change's own work (the notice, the \
+             source read and its confirmation) is shared by more writes.",
+            us(marginal),
+            first.destinations,
+            last.destinations
+        ));
     }
     (latency, scaling)
 }

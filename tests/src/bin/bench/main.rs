@@ -61,6 +61,12 @@ fn args() -> Result<Args, String> {
             }
         }
     }
+    if args.write.is_some() && args.only.len() != SECTIONS.len() {
+        return Err("--write records every section: leave out --only".into());
+    }
+    if args.write.is_some() && cfg!(debug_assertions) {
+        return Err("--write records release figures: run the release build".into());
+    }
     Ok(args)
 }
 
@@ -105,5 +111,10 @@ async fn main() {
             eprintln!("cannot write {}: {e}", path.display());
             std::process::exit(1);
         }
+    }
+    let missed: usize = tables.iter().map(Table::missed).sum();
+    if missed > 0 {
+        eprintln!("{missed} target(s) missed");
+        std::process::exit(1);
     }
 }

@@ -10,6 +10,8 @@ use std::time::Duration;
 const BEGIN: &str = "<!-- results: written by the benchmark; edit the text around them -->";
 const END: &str = "<!-- end of results -->";
 
+const MISSED: &str = "**missed**";
+
 /// One table of figures, with what it measured and the notes that explain it.
 pub struct Table {
     pub title: String,
@@ -32,6 +34,15 @@ impl Table {
 
     pub fn row(&mut self, cells: Vec<String>) {
         self.rows.push(cells);
+    }
+
+    /// How many of the table's verdicts missed their target.
+    pub fn missed(&self) -> usize {
+        self.rows
+            .iter()
+            .flatten()
+            .filter(|cell| *cell == MISSED)
+            .count()
     }
 
     pub fn note(&mut self, note: String) {
@@ -57,7 +68,11 @@ impl Table {
 /// Replaces the results section of the Markdown file at `path` with `results`
 /// (appending the section if the file has none yet).
 pub fn write_results(path: &Path, results: &str) -> std::io::Result<()> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e),
+    };
     let section = format!("{BEGIN}\n\n{results}\n{END}");
     let updated = match (text.find(BEGIN), text.find(END)) {
         (Some(begin), Some(end)) if begin < end => {
@@ -92,7 +107,7 @@ pub fn quantile(sorted: &[Duration], q: f64) -> Duration {
     sorted[index]
 }
 
-/// "met" or "MISSED" against a target.
+/// "met", or "missed" in bold, against a target.
 pub fn verdict(met: bool) -> String {
-    if met { "met" } else { "**missed**" }.to_string()
+    if met { "met" } else { MISSED }.to_string()
 }

@@ -53,7 +53,7 @@ pub async fn run() -> Table {
         &format!(
             "Each function binary is started {STARTS} times, measured from just before the \
              process is spawned to {LAMBDA} on the Lambda Runtime API server of `tests/` \
-             (Lambda functions), or to {RECEIVER} on `$PORT`, polled every 0.5 ms (HTTP \
+             (Lambda functions), or to {RECEIVER} on `$PORT`, polled every millisecond (HTTP \
              receivers): configuration parsed, keys loaded, clients built, logging set up. \
              Peak RSS is `VmHWM` of a fresh process after it has handled one real event end \
              to end, checked to have succeeded. The size is the release binary, which the \

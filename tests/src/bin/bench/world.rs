@@ -13,7 +13,7 @@ use fedsync_tests::azure::world::{Azure, CLIENT};
 use fedsync_tests::google::{
     GoogleCloud, Principal, SecretManagerRole, ServiceAccountRole, WorkloadIdentityProvider,
 };
-use fedsync_tests::issuer::Issuer;
+use fedsync_tests::issuer::{Issuer, unix_now};
 use fedsync_tests::moto::credentials_env;
 use fedsync_tests::notice::signed_headers;
 use fedsync_tests::receiver::Receiver;
@@ -227,15 +227,13 @@ endpoint = "{sm}"
     }
 
     /// Sends the signed notice of `change`, and checks that every destination
-    /// either wrote the new value or already held it.
+    /// reported it synced or unchanged (a later change of the same secret, synced
+    /// first, leaves nothing to write); `written` counts the first.
     pub async fn notify(&self, receiver: &Receiver, change: &Change) -> Synced {
         let secret = &change.secret;
         let body =
             json!({"source": "main", "secret": secret, "version": change.version}).to_string();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("after 1970")
-            .as_secs();
+        let now = unix_now();
         let mut request = self
             .http
             .post(format!("{}/v1/notify", receiver.url()))
