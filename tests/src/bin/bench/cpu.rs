@@ -22,6 +22,15 @@ pub fn of(pid: u32) -> Duration {
     Duration::from_nanos(nanos.iter().sum())
 }
 
+/// CPU time the process `pid` has used since it had used `before`. A smaller
+/// sum means a thread exited, taking its time with it: the figure would be
+/// wrong, so the measurement stops there.
+pub fn since(pid: u32, before: Duration) -> Duration {
+    of(pid).checked_sub(before).unwrap_or_else(|| {
+        panic!("a thread of process {pid} exited during the measurement; its CPU time is lost")
+    })
+}
+
 /// CPU time this process has used so far.
 pub fn own() -> Duration {
     of(std::process::id())

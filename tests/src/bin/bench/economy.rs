@@ -12,6 +12,7 @@ use futures_util::future::join_all;
 
 use crate::report::{Table, verdict};
 use crate::world::{Cloud, World, secret_name};
+use fedsync_tests::azure::entra::EXPIRES_IN;
 use fedsync_tests::conditions;
 
 const BURST: usize = 100;
@@ -19,11 +20,11 @@ const HOUR_CHANGES: usize = 10_000;
 /// A simulated hour lasts a minute: every credential lives 1/60 of its lifetime.
 const TIME_SCALE: u32 = 60;
 /// The lifetime each cloud gives the credentials fedsync asks for: an hour from
-/// AWS STS (fedsync's default session) and Google, 3599 s from Entra.
+/// AWS STS (fedsync's default session) and Google, `EXPIRES_IN` from Entra.
 fn lifetime(cloud: Cloud) -> Duration {
     conditions::lifetime(Duration::from_secs(match cloud {
         Cloud::Aws | Cloud::Google => 3600,
-        Cloud::Azure => 3599,
+        Cloud::Azure => EXPIRES_IN,
     }))
 }
 

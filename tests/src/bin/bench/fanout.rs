@@ -97,7 +97,7 @@ pub async fn measure(destinations: usize, delay: Duration) -> Fanout {
         written += synced.written;
         undelayed.push(synced.latency);
     }
-    let cpu = cpu::of(receiver.id()) - before.0;
+    let cpu = cpu::since(receiver.id(), before.0);
     let cpu_per_write = cpu / written.max(1) as u32;
     let cpu_per_change = cpu / CPU_CHANGES as u32;
     conditions::set_delay(delay);

@@ -44,8 +44,8 @@ pub async fn run() -> Table {
         .fold(0, |sum, w| async move { sum + w })
         .await;
     let elapsed = started.elapsed();
-    let receiver_cpu = cpu::of(receiver.id()) - cpu_before;
-    let harness_cpu = cpu::own() - own_before;
+    let receiver_cpu = cpu::since(receiver.id(), cpu_before);
+    let harness_cpu = cpu::since(std::process::id(), own_before);
     let calls: Vec<String> = aws_calls(&world)
         .iter()
         .zip(calls_before)
